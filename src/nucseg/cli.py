@@ -1,0 +1,62 @@
+"""``nucseg`` command line.
+
+    nucseg score SUBMISSION SOLUTION [--per-image TSV]   DSB score of a submission
+    nucseg synth OUT_DIR [--train N] [--test N] [--seed S] write the synthetic demo sources
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nucseg.errors import NucsegInputError
+from nucseg.scripting import fail
+
+
+def _score(args: argparse.Namespace) -> None:
+    from nucseg.datasets import write_table
+    from nucseg.io.kaggle import read_solution_csv
+    from nucseg.submission import read_submission, score_images, summarize_scores
+
+    truth = read_solution_csv(args.solution)
+    predicted = read_submission(args.submission, {k: v.shape for k, v in truth.items()})
+    per_image = score_images(truth, predicted)
+    if args.per_image:
+        write_table(per_image, args.per_image)
+    summary = summarize_scores(per_image)
+    print(f"DSB score {summary['dsb'].iloc[0]:.4f} over {len(per_image)} images")
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from nucseg.synth import write_demo_sources
+
+    write_demo_sources(Path(args.out_dir), n_train=args.train, n_test=args.test, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nucseg", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    score = commands.add_parser("score", help="score a submission CSV against a solution CSV")
+    score.add_argument("submission", type=Path)
+    score.add_argument("solution", type=Path)
+    score.add_argument("--per-image", type=Path, help="write per-image scores to this TSV")
+    score.set_defaults(run=_score)
+    synth = commands.add_parser("synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv")
+    synth.add_argument("out_dir", type=Path)
+    synth.add_argument("--train", type=int, default=48)
+    synth.add_argument("--test", type=int, default=24)
+    synth.add_argument("--seed", type=int, default=2018)
+    synth.set_defaults(run=_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except NucsegInputError as error:
+        fail(str(error))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Dataset versions: assembly from sources, normalisation, and leakage-safe splits.
+
+A dataset version folder holds::
+
+    manifest.tsv           one row per image (see MANIFEST_COLUMNS)
+    images/<id>.png        the source image as 8-bit RGB
+    labels/<id>.tif        instance labels (uint16, 0 = background)
+    normalized/<id>.tif    float32 nuclei-bright image in [0, 1] (see nucseg.normalize)
+
+The test set is prepared the same way without labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucseg.errors import NucsegInputError
+from nucseg.io.atomic import atomic_path
+from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
+from nucseg.io.kaggle import list_stage1, read_mask_labels
+from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
+
+MANIFEST_COLUMNS = [
+    "id", "source", "origin", "category", "height", "width",
+    "n_nuclei", "mean_nucleus_area", "sha256_image", "sha256_labels",
+]
+SOURCE_FORMATS = ("kaggle_stage1",)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A raw data source as named in config ``sources:``."""
+
+    name: str
+    format: str
+    path: Path
+    overlap: str = "larger"  # what to do with overlapping masks: 'larger' or 'error'
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def write_table(table: pd.DataFrame, path: Path | str) -> None:
+    """Write a TSV atomically (no index, '\\n' line ends)."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+
+
+def read_manifest(path: Path | str) -> pd.DataFrame:
+    """Read a manifest TSV with ids as strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: manifest not found")
+    return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str})
+
+
+def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataFrame:
+    """Read every source, check it, and write images, labels and ``manifest.tsv``.
+
+    Raises :class:`NucsegInputError` for unknown formats, unreadable files, bad masks and
+    ids that occur in more than one source.
+    """
+    out_dir = Path(out_dir)
+    rows, seen = [], {}
+    for source in sources:
+        if source.format not in SOURCE_FORMATS:
+            raise NucsegInputError(
+                f"sources.{source.name}.format: unknown format {source.format!r}; expected one of {SOURCE_FORMATS}"
+            )
+        for entry in list_stage1(source.path, require_masks=True):
+            if entry.image_id in seen:
+                raise NucsegInputError(
+                    f"{entry.image_path}: image id {entry.image_id} also occurs in source {seen[entry.image_id]}"
+                )
+            seen[entry.image_id] = source.name
+            image = to_rgb8(read_image(entry.image_path))
+            labels = read_mask_labels(entry.mask_paths, image.shape[:2], overlap=source.overlap)
+            labels = labels.astype(np.uint16)
+            write_png(image, out_dir / "images" / f"{entry.image_id}.png")
+            write_tiff(labels, out_dir / "labels" / f"{entry.image_id}.tif")
+            areas = np.bincount(labels.ravel())[1:]
+            rows.append({
+                "id": entry.image_id, "source": source.name, "origin": entry.image_id,
+                "category": detect_category(image), "height": image.shape[0], "width": image.shape[1],
+                "n_nuclei": int(labels.max()), "mean_nucleus_area": round(float(areas.mean()), 2) if areas.size else 0.0,
+                "sha256_image": _sha256(image), "sha256_labels": _sha256(labels),
+            })
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values("id", kind="stable")
+    write_table(manifest, out_dir / "manifest.tsv")
+    return manifest
+
+
+def normalize_dataset(dataset_dir: Path | str, out_dir: Path | str, config: NormalizeConfig) -> None:
+    """Write ``<out_dir>/<id>.tif`` normalised images for every row of the version's manifest."""
+    dataset_dir = Path(dataset_dir)
+    for image_id in read_manifest(dataset_dir / "manifest.tsv")["id"]:
+        image = read_image(dataset_dir / "images" / f"{image_id}.png")
+        normalized, _category = normalize_image(image, config)
+        write_tiff(normalized, Path(out_dir) / f"{image_id}.tif")
+
+
+def prepare_test_set(test_root: Path | str, out_dir: Path | str, config: NormalizeConfig) -> pd.DataFrame:
+    """Normalise a stage1_test folder into ``<out_dir>/normalized/`` plus ``manifest.tsv``."""
+    out_dir = Path(out_dir)
+    rows = []
+    for entry in list_stage1(test_root, require_masks=False):
+        image = read_image(entry.image_path)
+        normalized, category = normalize_image(image, config)
+        write_tiff(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
+        rows.append({"id": entry.image_id, "category": category, "height": normalized.shape[0], "width": normalized.shape[1]})
+    manifest = pd.DataFrame(rows)
+    write_table(manifest, out_dir / "manifest.tsv")
+    return manifest
+
+
+def load_normalized(folder: Path | str, ids: list[str]) -> dict[str, np.ndarray]:
+    """Load normalised float32 images by id."""
+    return {image_id: read_tiff(Path(folder) / f"{image_id}.tif") for image_id in ids}
+
+
+def holdout_split(manifest: pd.DataFrame, valid_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split ids into (train, valid), grouped by ``origin`` and stratified by ``category``.
+
+    All images of one origin fall on the same side.  Each category contributes
+    ``round(valid_fraction * n_origins)`` origins to validation (at least one when it has two
+    or more origins and ``valid_fraction > 0``).
+    """
+    rng = np.random.default_rng(seed)
+    origins = manifest.groupby("origin", sort=True)["category"].first()
+    valid_origins: set[str] = set()
+    for _category, group in origins.groupby(origins, sort=True):
+        names = group.index.to_numpy()
+        n_valid = int(round(valid_fraction * names.size))
+        if valid_fraction > 0 and names.size >= 2:
+            n_valid = max(1, min(n_valid, names.size - 1))
+        valid_origins.update(rng.permutation(names)[:n_valid].tolist())
+    is_valid = manifest["origin"].isin(valid_origins)
+    return manifest.loc[~is_valid, "id"].tolist(), manifest.loc[is_valid, "id"].tolist()

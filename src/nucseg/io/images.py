@@ -1,0 +1,121 @@
+"""Reading images and label images with precise errors at the boundary."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from nucseg.errors import NucsegInputError
+from nucseg.io.atomic import atomic_path
+
+#: Refuse images above this many pixels (a decompression bomb or a mistake, not a micrograph
+#: this pipeline should hold in memory whole).
+MAX_PIXELS = 64_000_000
+
+_TIFF_SUFFIXES = {".tif", ".tiff"}
+
+
+def read_image(path: Path | str) -> np.ndarray:
+    """Read a PNG/TIFF/JPEG image as a numpy array, keeping its bit depth.
+
+    Returns ``H x W`` (gray) or ``H x W x C`` (C = 3 or 4).  Palette images are expanded to
+    RGB(A), 1-bit to uint8 0/255, LA to gray.  Raises :class:`NucsegInputError` naming the
+    file for missing, empty, truncated, non-image or oversized files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: image file not found")
+    if path.stat().st_size == 0:
+        raise NucsegInputError(f"{path}: image file is empty (0 bytes)")
+    if path.suffix.lower() in _TIFF_SUFFIXES:
+        return _read_tiff(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise NucsegInputError(
+                        f"{path}: {image.width}x{image.height} image exceeds {MAX_PIXELS} pixels; "
+                        "tile it before use"
+                    )
+                image.load()
+                return _pil_to_array(image)
+    except NucsegInputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise NucsegInputError(f"{path}: not a readable image (unknown format or too large)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise NucsegInputError(f"{path}: corrupt or truncated image ({error})") from None
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode == "LA":
+        image = image.getchannel("L")
+    elif image.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image, dtype=np.uint16)
+    elif image.mode == "I":
+        return np.asarray(image, dtype=np.int32)
+    elif image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if int(np.prod(page.shape[:2])) > MAX_PIXELS:
+                raise NucsegInputError(f"{path}: {page.shape} image exceeds {MAX_PIXELS} pixels; tile it")
+            array = page.asarray()
+    except NucsegInputError:
+        raise
+    except Exception as error:  # tifffile raises many types for broken files
+        raise NucsegInputError(f"{path}: corrupt or unreadable TIFF ({error})") from None
+    if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
+        array = np.moveaxis(array, 0, -1)  # planar RGB
+    return array
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """Any image to ``H x W x 3`` uint8: drop alpha, replicate gray, rescale >8-bit depth."""
+    if image.dtype != np.uint8:
+        image = image.astype(np.float64)
+        top = image.max()
+        image = np.round(image * (255.0 / top)) if top > 0 else image
+        image = image.astype(np.uint8)
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    if image.shape[-1] == 4:
+        return np.ascontiguousarray(image[..., :3])
+    if image.shape[-1] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image
+
+
+def write_png(array: np.ndarray, path: Path | str) -> None:
+    """Write an array as PNG atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
+
+
+def write_tiff(array: np.ndarray, path: Path | str) -> None:
+    """Write an array (labels, float images) as an uncompressed TIFF, atomically."""
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, array)
+
+
+def read_tiff(path: Path | str) -> np.ndarray:
+    """Read a TIFF written by :func:`write_tiff` (or any single-page TIFF)."""
+    return _read_tiff(Path(path)) if Path(path).is_file() else _missing(path)
+
+
+def _missing(path: Path | str) -> np.ndarray:
+    raise NucsegInputError(f"{path}: file not found")

@@ -1,0 +1,139 @@
+"""Kaggle DSB2018 stage1 layout and CSV formats.
+
+Folder layout (stage1_train; stage1_test has no ``masks/``)::
+
+    <root>/<id>/images/<id>.png
+    <root>/<id>/masks/<mask_id>.png     # one nucleus per file, 0 background / 255 nucleus
+
+CSV forms: labels ``ImageId,EncodedPixels`` (stage1_train_labels.csv) and solution
+``ImageId,EncodedPixels,Height,Width[,Usage]`` (stage1_solution.csv), one row per nucleus,
+RLE as in :mod:`nucseg.rle`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucseg.errors import NucsegInputError
+from nucseg.io.images import read_image
+from nucseg.rle import decode_labels
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def check_image_id(image_id: str, where: str) -> str:
+    """Return ``image_id`` if it is safe as a file name, else raise naming ``where``."""
+    if not _SAFE_ID.match(image_id) or ".." in image_id:
+        raise NucsegInputError(f"{where}: image id {image_id!r} is not safe as a file name")
+    return image_id
+
+
+@dataclass(frozen=True)
+class Stage1Entry:
+    """One image folder of a stage1 tree."""
+
+    image_id: str
+    image_path: Path
+    mask_paths: tuple[Path, ...]
+
+
+def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
+    """List the image folders of a stage1 tree, sorted by id, checking the layout."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NucsegInputError(f"{root}: folder not found (expected a Kaggle stage1 layout <id>/images/<id>.png)")
+    entries = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        image_id = check_image_id(folder.name, str(folder))
+        candidates = [folder / "images" / f"{image_id}{suffix}" for suffix in _IMAGE_SUFFIXES]
+        image_path = next((c for c in candidates if c.is_file()), None)
+        if image_path is None:
+            raise NucsegInputError(f"{folder}: no images/{image_id}.png in this image folder")
+        mask_dir = folder / "masks"
+        masks = tuple(sorted(mask_dir.glob("*.png"))) if mask_dir.is_dir() else ()
+        if require_masks and not masks:
+            raise NucsegInputError(f"{folder}: no masks/*.png (training images need one mask per nucleus)")
+        entries.append(Stage1Entry(image_id, image_path, masks))
+    if not entries:
+        raise NucsegInputError(f"{root}: no image folders found (expected <id>/images/<id>.png)")
+    return entries
+
+
+def read_mask_labels(
+    mask_paths: tuple[Path, ...], shape: tuple[int, int], *, overlap: str = "larger"
+) -> np.ndarray:
+    """Combine per-nucleus binary mask PNGs into instance labels 1..N (in path order).
+
+    Each mask must have the image's ``shape``, hold only two values (0 and one positive
+    value) and be non-empty.  Where masks overlap, ``overlap='larger'`` gives the pixel to
+    the larger nucleus and ``'error'`` raises.
+    """
+    if overlap not in ("larger", "error"):
+        raise ValueError(f"overlap policy must be 'larger' or 'error', not {overlap!r}")
+    masks = []
+    for path in mask_paths:
+        mask = read_image(path)
+        if mask.ndim == 3:
+            mask = mask[..., 0]
+        if mask.shape != shape:
+            raise NucsegInputError(f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} but its image is {shape[0]}x{shape[1]}")
+        values = np.unique(mask)
+        if values.size > 2 or (values.size == 2 and values[0] != 0):
+            raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()}...)")
+        if values.max() == 0:
+            raise NucsegInputError(f"{path}: mask is empty (no nucleus pixel)")
+        masks.append(mask > 0)
+    labels = np.zeros(shape, np.int32)
+    if not masks:
+        return labels
+    areas = np.array([m.sum() for m in masks])
+    # paint larger nuclei last so that they win contested pixels
+    for index in np.argsort(areas, kind="stable"):
+        if overlap == "error" and labels[masks[index]].any():
+            raise NucsegInputError(f"{mask_paths[index]}: mask overlaps another nucleus of the same image")
+        labels[masks[index]] = index + 1
+    return _renumber(labels)
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    values, inverse = np.unique(labels, return_inverse=True)
+    offset = 0 if values[0] == 0 else 1
+    return (inverse.reshape(labels.shape) + offset).astype(np.int32)
+
+
+def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
+    """Read a stage1_solution CSV into ``{image_id: instance_labels}``.
+
+    Rows with empty EncodedPixels mark images without nuclei.
+    """
+    path = Path(path)
+    table = _read_csv(path, ["ImageId", "EncodedPixels", "Height", "Width"])
+    solution = {}
+    for image_id, rows in table.groupby("ImageId", sort=True):
+        heights, widths = rows["Height"].unique(), rows["Width"].unique()
+        if heights.size != 1 or widths.size != 1:
+            raise NucsegInputError(f"{path}: image {image_id} has inconsistent Height/Width rows")
+        shape = (int(heights[0]), int(widths[0]))
+        solution[str(image_id)] = decode_labels(
+            rows["EncodedPixels"].fillna("").tolist(), shape, where=f"{path} (image {image_id})"
+        )
+    return solution
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: CSV file not found")
+    try:
+        table = pd.read_csv(path, dtype={"ImageId": str, "EncodedPixels": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise NucsegInputError(f"{path}: not a readable CSV ({error})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise NucsegInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+    return table

@@ -1,0 +1,123 @@
+"""Kaggle DSB2018 submissions: writing, validating, scoring.
+
+A submission CSV has the header ``ImageId,EncodedPixels`` and one row per nucleus, RLE as in
+:mod:`nucseg.rle` (1-based, column-major).  An image without nuclei has one row with empty
+EncodedPixels.  Rows are sorted by ImageId, then by nucleus label.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucseg.errors import NucsegInputError
+from nucseg.io.atomic import atomic_path
+from nucseg.io.kaggle import _read_csv
+from nucseg.metrics import match_counts
+from nucseg.rle import decode_labels, encode_labels
+
+
+def write_submission(instances: dict[str, np.ndarray], path: Path | str) -> None:
+    """Write a submission for ``{image_id: instance_labels}`` atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["ImageId", "EncodedPixels"])
+        for image_id in sorted(instances):
+            encodings = list(encode_labels(instances[image_id]).values())
+            for rle in encodings or [""]:
+                writer.writerow([image_id, rle])
+
+
+def read_submission(path: Path | str, shapes: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Read and validate a submission against the test images' ``shapes``.
+
+    Checks the Kaggle rules: header, every test image present and no other, each encoding
+    valid (sorted positive pairs, in bounds), no two nuclei of an image overlapping.  Returns
+    ``{image_id: instance_labels}``.
+    """
+    path = Path(path)
+    table = _read_csv(path, ["ImageId", "EncodedPixels"])
+    present = set(table["ImageId"])
+    missing = sorted(set(shapes) - present)
+    if missing:
+        raise NucsegInputError(f"{path}: {len(missing)} test image(s) missing, e.g. {missing[0]}")
+    unknown = sorted(present - set(shapes))
+    if unknown:
+        raise NucsegInputError(f"{path}: {len(unknown)} image id(s) not in the test set, e.g. {unknown[0]}")
+    return {
+        str(image_id): decode_labels(rows["EncodedPixels"].tolist(), shapes[image_id], where=f"{path} (image {image_id})")
+        for image_id, rows in table.groupby("ImageId", sort=True)
+    }
+
+
+def score_images(
+    truth: dict[str, np.ndarray], predicted: dict[str, np.ndarray], categories: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Per-image DSB score with nucleus counts; one row per image of ``truth``."""
+    rows = []
+    for image_id in sorted(truth):
+        counts = match_counts(truth[image_id], predicted[image_id])
+        rows.append({
+            "image_id": image_id,
+            "category": (categories or {}).get(image_id, "unknown"),
+            "n_true": int(counts.tp[0] + counts.fn[0]),
+            "n_pred": int(counts.tp[0] + counts.fp[0]),
+            "dsb": round(float(counts.precision_dsb.mean()), 6),
+        })
+    return pd.DataFrame(rows, columns=["image_id", "category", "n_true", "n_pred", "dsb"])
+
+
+def summarize_scores(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean DSB over all images (``category='all'``) and per category, as ``image_id='mean'`` rows."""
+    groups = [("all", per_image)] + list(per_image.groupby("category", sort=True))
+    return pd.DataFrame([
+        {"image_id": "mean", "category": name, "n_true": int(g["n_true"].sum()),
+         "n_pred": int(g["n_pred"].sum()), "dsb": round(float(g["dsb"].mean()), 6)}
+        for name, g in groups
+    ])
+
+
+
+
+def write_submission_from_shards(
+    shard_paths: list[str], manifest_path: Path | str, out_path: Path | str
+) -> None:
+    """Merge instance shards into one submission, then validate it by decoding it back."""
+    from nucseg.datasets import read_manifest
+    from nucseg.io.arrays import load_arrays
+
+    manifest = read_manifest(manifest_path)
+    shapes = {r.id: (int(r.height), int(r.width)) for r in manifest.itertuples()}
+    instances: dict[str, np.ndarray] = {}
+    for path in shard_paths:
+        instances.update(load_arrays(path))
+    write_submission(instances, out_path)
+    decoded = read_submission(out_path, shapes)
+    for image_id, labels in instances.items():
+        if not np.array_equal(decoded[image_id] > 0, labels > 0):
+            Path(out_path).unlink()
+            raise RuntimeError(f"submission round trip changed image {image_id}")
+
+
+def score_submissions(
+    submissions: dict[str, str], solution_path: Path | str, manifest_path: Path | str, out_path: Path | str
+) -> pd.DataFrame:
+    """Score each named submission: per-image rows, then mean rows overall and per category."""
+    from nucseg.datasets import read_manifest, write_table
+    from nucseg.io.kaggle import read_solution_csv
+
+    truth = read_solution_csv(solution_path)
+    categories = dict(zip(*read_manifest(manifest_path)[["id", "category"]].T.values, strict=True))
+    shapes = {image_id: labels.shape for image_id, labels in truth.items()}
+    tables = []
+    for name, path in submissions.items():
+        per_image = score_images(truth, read_submission(path, shapes), categories)
+        table = pd.concat([per_image, summarize_scores(per_image)], ignore_index=True)
+        table.insert(0, "ensemble", name)
+        tables.append(table)
+    scores = pd.concat(tables, ignore_index=True)
+    write_table(scores, out_path)
+    return scores

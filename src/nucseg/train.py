@@ -1,0 +1,166 @@
+"""Training loop: seeded, deterministic on CPU, CUDA with AMP when present.
+
+One epoch is ``steps_per_epoch`` batches of random augmented crops.  After each epoch the
+model is evaluated on the validation images (whole images, padded): loss and mean DSB score
+after instance separation.  The checkpoint with the best validation DSB score is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nucseg.augment import sample_batch
+from nucseg.losses import bce_soft_iou_loss
+from nucseg.metrics import dsb_score
+from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.predict import pad_to_multiple, predict_probability, save_checkpoint, select_device
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_dsb", "lr", "seconds", "data_seconds"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (config ``models.<name>.train``)."""
+
+    epochs: int = 12
+    steps_per_epoch: int = 40
+    batch_size: int = 8
+    crop: int = 128
+    learning_rate: float = 1e-3
+    lr_patience: int = 3
+    lr_factor: float = 0.2
+    early_stop: int = 0  # epochs without improvement before stopping; 0 = never
+    iou_weight: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class TrainData:
+    """Normalised images and binary targets, split into train and validation lists."""
+
+    train_images: list[np.ndarray]
+    train_targets: list[np.ndarray]
+    valid_images: list[np.ndarray]
+    valid_targets: list[np.ndarray]
+    valid_labels: list[np.ndarray]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy's legacy global state and torch; make torch deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _validate(model, data: TrainData, device, postprocess: PostprocessConfig, iou_weight: float) -> tuple[float, float]:
+    if not data.valid_images:
+        return float("nan"), float("nan")
+    model.eval()
+    losses, scores = [], []
+    for image, target, labels in zip(data.valid_images, data.valid_targets, data.valid_labels, strict=True):
+        prob = predict_probability(model, image, device)
+        logit = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None, None]
+        losses.append(float(bce_soft_iou_loss(logit, torch.from_numpy(target.astype(np.float32))[None, None], iou_weight)))
+        scores.append(dsb_score(labels, instances_from_probability(prob, postprocess)))
+    model.train()
+    return float(np.mean(losses)), float(np.mean(scores))
+
+
+def train_model(
+    data: TrainData,
+    net: ModelConfig,
+    config: TrainConfig,
+    out_model: Path | str,
+    out_log: Path | str,
+    threads: int = 1,
+    postprocess: PostprocessConfig = PostprocessConfig(),
+) -> pd.DataFrame:
+    """Train and write the best checkpoint to ``out_model`` and the epoch log (TSV) to ``out_log``."""
+    seed_everything(config.seed)
+    torch.set_num_threads(max(1, threads))
+    device = select_device(config.device)
+    rng = np.random.default_rng(config.seed)
+    model = build_model(net).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    log.info("model %s: %d parameters, device %s, %d threads", net.arch, count_parameters(model), device, threads)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience
+    )
+    scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
+    # pad images smaller than the crop once instead of at every draw
+    images = [pad_to_multiple(i, 1) for i in data.train_images]
+    weights = np.array([i.size for i in images], float)
+    weights /= weights.sum()
+    rows, best_score, best_epoch = [], -np.inf, 0
+    for epoch in range(1, config.epochs + 1):
+        start, data_seconds, losses = time.perf_counter(), 0.0, []
+        model.train()
+        for _step in range(config.steps_per_epoch):
+            tick = time.perf_counter()
+            batch_images, batch_targets = sample_batch(rng, images, data.train_targets, weights, config.batch_size, config.crop)
+            inputs, targets = torch.from_numpy(batch_images).to(device), torch.from_numpy(batch_targets).to(device)
+            data_seconds += time.perf_counter() - tick
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=device.type == "cuda"):
+                loss = bce_soft_iou_loss(model(inputs).float(), targets, config.iou_weight)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+        valid_loss, valid_dsb = _validate(model, data, device, postprocess, config.iou_weight)
+        score = valid_dsb if np.isfinite(valid_dsb) else -float(np.mean(losses))
+        scheduler.step(score)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            save_checkpoint(model, out_model, {"epoch": epoch, "valid_dsb": valid_dsb})
+        rows.append({
+            "epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "valid_loss": round(valid_loss, 5),
+            "valid_dsb": round(valid_dsb, 5), "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - start, 2), "data_seconds": round(data_seconds, 3),
+        })
+        log.info("epoch %d/%d %s", epoch, config.epochs, " ".join(f"{k}={v}" for k, v in rows[-1].items() if k != "epoch"))
+        if config.early_stop and epoch - best_epoch >= config.early_stop:
+            log.info("early stop: no improvement for %d epochs", config.early_stop)
+            break
+    table = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    from nucseg.datasets import write_table
+
+    write_table(table, out_log)
+    return table
+
+
+def load_train_data(
+    manifest_path: Path | str, normalized_dir: Path | str, labels_dir: Path | str, *, valid_fraction: float, seed: int
+) -> TrainData:
+    """Load a dataset version's normalised images and labels, split into train and valid."""
+    from nucseg.datasets import holdout_split, load_normalized, read_manifest
+    from nucseg.io.images import read_tiff
+    from nucseg.targets import semantic_target
+
+    manifest = read_manifest(manifest_path)
+    train_ids, valid_ids = holdout_split(manifest, valid_fraction, seed)
+    log.info("%d training and %d validation images", len(train_ids), len(valid_ids))
+
+    def load(ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        images = load_normalized(normalized_dir, ids)
+        labels = [read_tiff(Path(labels_dir) / f"{i}.tif").astype(np.int32) for i in ids]
+        return [images[i] for i in ids], [semantic_target(lab) for lab in labels], labels
+
+    train_images, train_targets, _ = load(train_ids)
+    valid_images, valid_targets, valid_labels = load(valid_ids)
+    return TrainData(train_images, train_targets, valid_images, valid_targets, valid_labels)

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+def _check_references():
+    """Cross-references the schema cannot express, each failing with the key at fault."""
+    for version, spec in config["datasets"].items():
+        for source in spec["sources"]:
+            if source not in config["sources"]:
+                raise WorkflowError(f"config: datasets.{version}.sources names unknown source '{source}'")
+    for model, spec in config["models"].items():
+        if spec["dataset"] not in config["datasets"]:
+            raise WorkflowError(f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'")
+    for ensemble, spec in config["ensembles"].items():
+        for model in spec["models"]:
+            if model not in config["models"]:
+                raise WorkflowError(f"config: ensembles.{ensemble}.models names unknown model '{model}'")
+        weights = spec.get("weights")
+        if weights is not None and len(weights) != len(spec["models"]):
+            raise WorkflowError(f"config: ensembles.{ensemble}.weights needs one weight per model")
+    if config["submission"] not in config["ensembles"]:
+        raise WorkflowError(f"config: submission names unknown ensemble '{config['submission']}'")
+
+
+_check_references()
+
+SHARDS = [f"{index:03d}" for index in range(config["predict"]["shards"])]
+
+
+wildcard_constraints:
+    version="[A-Za-z0-9_]+",
+    model="[A-Za-z0-9_]+",
+    ensemble="[A-Za-z0-9_]+",
+    shard="[0-9]{3}",
+
+
+def synthetic_outputs():
+    root = config.get("synthetic", {}).get("root", "resources/synthetic")
+    return {
+        "train": f"{root}/stage1_train",
+        "test": f"{root}/stage1_test",
+        "solution": f"{root}/stage1_solution.csv",
+    }
+
+
+def dataset_sources(wildcards):
+    """Folders of the sources of dataset version ``wildcards.version``."""
+    names = config["datasets"][wildcards.version]["sources"]
+    return [config["sources"][name]["path"] for name in names]
+
+
+def dataset_of(wildcards):
+    return config["models"][wildcards.model]["dataset"]
+
+
+def model_params(wildcards):
+    return config["models"][wildcards.model]
+
+
+def ensemble_members(wildcards):
+    return config["ensembles"][wildcards.ensemble]["models"]
+
+
+def all_outputs():
+    outputs = ["results/submission.csv"]
+    outputs += expand("results/submissions/{ensemble}.csv", ensemble=config["ensembles"])
+    if config.get("solution"):
+        outputs.append("results/scores.tsv")
+    return outputs

@@ -1,0 +1,69 @@
+rule synthesize_sources:
+    """Generate the synthetic demo sources in Kaggle stage1 layout (train, test, solution)."""
+    output:
+        train=directory(synthetic_outputs()["train"]),
+        test=directory(synthetic_outputs()["test"]),
+        solution=synthetic_outputs()["solution"],
+    params:
+        synthetic=config.get("synthetic", {}),
+    log:
+        "results/logs/synthesize_sources.log",
+    benchmark:
+        "results/benchmarks/synthesize_sources.tsv"
+    script:
+        "../scripts/synthesize_sources.py"
+
+
+rule assemble_dataset:
+    """Read, check and gather the sources of one dataset version; write its manifest."""
+    input:
+        sources=dataset_sources,
+    output:
+        manifest="results/datasets/{version}/manifest.tsv",
+        images=directory("results/datasets/{version}/images"),
+        labels=directory("results/datasets/{version}/labels"),
+    params:
+        sources=lambda wc: {
+            name: config["sources"][name]
+            for name in config["datasets"][wc.version]["sources"]
+        },
+    log:
+        "results/logs/assemble_dataset/{version}.log",
+    benchmark:
+        "results/benchmarks/assemble_dataset/{version}.tsv"
+    script:
+        "../scripts/assemble_dataset.py"
+
+
+rule normalize_dataset:
+    """Normalise a dataset version's images to one nuclei-bright channel in [0, 1]."""
+    input:
+        manifest="results/datasets/{version}/manifest.tsv",
+        images="results/datasets/{version}/images",
+    output:
+        directory("results/datasets/{version}/normalized"),
+    params:
+        normalize=config["normalize"],
+    log:
+        "results/logs/normalize_dataset/{version}.log",
+    benchmark:
+        "results/benchmarks/normalize_dataset/{version}.tsv"
+    script:
+        "../scripts/normalize_dataset.py"
+
+
+rule prepare_test_set:
+    """Normalise the test images (Kaggle stage1_test layout) and list them."""
+    input:
+        images=config["test_images"],
+    output:
+        manifest="results/test/manifest.tsv",
+        normalized=directory("results/test/normalized"),
+    params:
+        normalize=config["normalize"],
+    log:
+        "results/logs/prepare_test_set.log",
+    benchmark:
+        "results/benchmarks/prepare_test_set.tsv"
+    script:
+        "../scripts/prepare_test_set.py"

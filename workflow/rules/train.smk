@@ -1,0 +1,22 @@
+rule train_model:
+    """Train one model of config `models:` on its dataset version (a GPU job when one exists)."""
+    input:
+        manifest=lambda wc: f"results/datasets/{dataset_of(wc)}/manifest.tsv",
+        normalized=lambda wc: f"results/datasets/{dataset_of(wc)}/normalized",
+        labels=lambda wc: f"results/datasets/{dataset_of(wc)}/labels",
+    output:
+        model="results/models/{model}/model.pt",
+        log_table="results/models/{model}/train_log.tsv",
+    params:
+        model=model_params,
+        split=lambda wc: config["datasets"][dataset_of(wc)],
+        postprocess=config["postprocess"],
+    threads: lambda wc: config["models"][wc.model].get("threads", 2)
+    resources:
+        gpu=1,
+    log:
+        "results/logs/train_model/{model}.log",
+    benchmark:
+        "results/benchmarks/train_model/{model}.tsv"
+    script:
+        "../scripts/train_model.py"

@@ -1,0 +1,20 @@
+"""Predict one shard of the test images with one model."""
+
+from nucseg.predict import predict_shard
+from nucseg.scripting import run_script
+
+
+def main(snakemake):
+    predict_shard(
+        snakemake.input.model,
+        snakemake.input.manifest,
+        snakemake.input.normalized,
+        snakemake.output[0],
+        shard=snakemake.params.shard,
+        n_shards=snakemake.params.n_shards,
+        views=tuple(snakemake.params.tta_views),
+        threads=snakemake.threads,
+    )
+
+
+run_script(main, snakemake)  # noqa: F821
