@@ -9,6 +9,10 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
+from nucseg.targets import size_rank
+
+_FOOTPRINT = np.ones((3, 3), bool)
+
 
 @dataclass(frozen=True)
 class PostprocessConfig:
@@ -46,16 +50,31 @@ def markers_from_probability(prob: np.ndarray, config: PostprocessConfig) -> tup
     return markers, distance
 
 
+def fill_contact_gaps(labels: np.ndarray) -> np.ndarray:
+    """Give background pixels that touch two different nuclei (8-neighbourhood) to the
+    larger of them, closing the gaps :func:`nucseg.targets.semantic_target` teaches the
+    network to leave; outlines of isolated nuclei are left as they are."""
+    ranks = size_rank(labels)
+    top = int(ranks.max()) + 1  # stands for background; small, since filters cast cval via float
+    largest = ndi.maximum_filter(ranks, footprint=_FOOTPRINT, mode="constant", cval=0)
+    smallest = ndi.minimum_filter(np.where(ranks > 0, ranks, top), footprint=_FOOTPRINT, mode="constant", cval=top)
+    gap = (labels == 0) & (largest > 0) & (smallest < largest)
+    label_of_rank = np.zeros(int(ranks.max()) + 1, labels.dtype)
+    label_of_rank[ranks.ravel()] = labels.ravel()
+    return np.where(gap, label_of_rank[largest], labels)
+
+
 def instances_from_probability(prob: np.ndarray, config: PostprocessConfig = PostprocessConfig()) -> np.ndarray:
     """Instance labels (int32, 1..N, one label per pixel) from a nucleus probability map.
 
     Seeds from :func:`markers_from_probability` are grown by watershed on the negated
-    distance transform within the hole-filled mask ``prob > mask_threshold``; objects
-    smaller than ``min_size`` are dropped and labels renumbered in raster order.
+    distance transform within the hole-filled mask ``prob > mask_threshold``; the one-pixel
+    gaps the network leaves between touching nuclei are given back (:func:`fill_contact_gaps`);
+    objects smaller than ``min_size`` are dropped and labels renumbered 1..N.
     """
     mask = ndi.binary_fill_holes(prob > config.mask_threshold)
     markers, distance = markers_from_probability(prob, config)
-    labels = watershed(-distance, markers, mask=mask)
+    labels = fill_contact_gaps(watershed(-distance, markers, mask=mask))
     areas = np.bincount(labels.ravel())
     keep = areas >= config.min_size
     keep[0] = False
