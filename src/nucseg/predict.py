@@ -39,7 +39,7 @@ def load_model(path: Path | str, device: torch.device) -> UNet:
         model.load_state_dict(payload["state_dict"])
     except FileNotFoundError:
         raise NucsegInputError(f"{path}: checkpoint not found") from None
-    except (RuntimeError, KeyError, TypeError, ValueError, EOFError) as error:
+    except Exception as error:  # torch raises many types (UnpicklingError, RuntimeError, ...)
         raise NucsegInputError(f"{path}: corrupt or incompatible checkpoint ({str(error)[:200]})") from None
     return model.to(device).eval()
 

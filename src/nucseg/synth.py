@@ -296,11 +296,25 @@ def write_solution_csv(images: list[SynthImage], path: Path) -> None:
                 writer.writerow([item.image_id, rle, height, width])
 
 
-def write_demo_sources(root: Path, *, n_train: int, n_test: int, seed: int) -> None:
-    """Write the demo's ``stage1_train/``, ``stage1_test/`` and ``stage1_solution.csv`` under ``root``."""
+def write_demo_sources(
+    root: Path,
+    *,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    shapes: tuple[tuple[int, int], ...] = DEFAULT_SHAPES,
+    shape_weights: tuple[float, ...] | None = None,
+) -> None:
+    """Write the demo's ``stage1_train/``, ``stage1_test/`` and ``stage1_solution.csv`` under
+    ``root``.  ``shapes`` default to the real stage1 sizes; custom shapes are drawn uniformly
+    unless ``shape_weights`` are given."""
     root = Path(root)
-    train = generate(SynthConfig(n_images=n_train, seed=seed), "train")
+    shapes = tuple(tuple(s) for s in shapes)
+    if shape_weights is None:
+        shape_weights = DEFAULT_SHAPE_WEIGHTS if shapes == DEFAULT_SHAPES else (1.0,) * len(shapes)
+    common = {"seed": seed, "shapes": shapes, "shape_weights": tuple(shape_weights)}
+    train = generate(SynthConfig(n_images=n_train, **common), "train")
     write_kaggle_stage1(train, root / "stage1_train", with_masks=True)
-    test = generate(SynthConfig(n_images=n_test, seed=seed), "test")
+    test = generate(SynthConfig(n_images=n_test, **common), "test")
     write_kaggle_stage1(test, root / "stage1_test", with_masks=False)
     write_solution_csv(test, root / "stage1_solution.csv")

@@ -9,7 +9,8 @@ from nucseg.synth import write_demo_sources
 def main(snakemake):
     spec = snakemake.params.synthetic
     root = Path(snakemake.output.train).parent
-    write_demo_sources(root, n_train=spec["n_train"], n_test=spec["n_test"], seed=spec["seed"])
+    extra = {"shapes": spec["shapes"]} if spec.get("shapes") else {}
+    write_demo_sources(root, n_train=spec["n_train"], n_test=spec["n_test"], seed=spec["seed"], **extra)
 
 
 run_script(main, snakemake)  # noqa: F821

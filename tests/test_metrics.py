@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from nucseg.metrics import DSB_THRESHOLDS, dsb_score, iou_matrix, match_counts
+
+
+def test_perfect_prediction_scores_one_regardless_of_label_values():
+    truth = np.array([[1, 1, 0], [0, 2, 2]])
+    assert dsb_score(truth, truth * 7) == 1.0
+
+
+def test_empty_versus_empty_scores_one():
+    empty = np.zeros((4, 4), int)
+    assert dsb_score(empty, empty) == 1.0
+
+
+def test_prediction_on_empty_truth_scores_zero():
+    empty = np.zeros((4, 4), int)
+    pred = empty.copy()
+    pred[0, 0] = 1
+    assert dsb_score(empty, pred) == 0.0
+
+
+def test_one_missed_nucleus_out_of_two():
+    truth = np.zeros((4, 4), int)
+    truth[0, :2], truth[3, 2:] = 1, 2
+    pred = np.where(truth == 1, 1, 0)
+    # each threshold: TP=1, FP=0, FN=1 -> 1/2
+    assert dsb_score(truth, pred) == pytest.approx(0.5)
+
+
+def test_iou_exactly_at_threshold_is_not_a_match():
+    truth = np.zeros((1, 4), int)
+    truth[0, :2] = 1
+    pred = np.zeros((1, 4), int)
+    pred[0, 1:4] = 1  # intersection 1, union 4 -> IoU 0.25
+    pred2 = np.zeros((1, 4), int)
+    pred2[0, :4] = 1  # intersection 2, union 4 -> IoU exactly 0.5
+    counts = match_counts(truth, pred2)
+    assert counts.tp[0] == 0 and counts.fp[0] == 1 and counts.fn[0] == 1
+    assert dsb_score(truth, pred) == 0.0
+
+
+def test_hand_computed_partial_overlap():
+    truth = np.zeros((1, 10), int)
+    truth[0, :10] = 1
+    pred = np.zeros((1, 10), int)
+    pred[0, :8] = 1  # IoU 0.8: match at 0.50..0.75 (6 thresholds), not at 0.80..0.95 (4)
+    assert dsb_score(truth, pred) == pytest.approx(6 / 10)
+
+
+def test_iou_matrix_shape_and_values():
+    truth = np.array([[1, 1, 2, 2]])
+    pred = np.array([[5, 0, 0, 9]])
+    np.testing.assert_allclose(iou_matrix(truth, pred), [[0.5, 0.0], [0.0, 0.5]])
+
+
+def test_thresholds_are_the_kaggle_ones():
+    np.testing.assert_allclose(DSB_THRESHOLDS, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])

@@ -1,0 +1,36 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from nucseg.errors import NucsegInputError
+from nucseg.submission import read_submission, score_images, write_submission
+
+
+def test_submission_rows_and_empty_image(tmp_path):
+    instances = {"b": np.array([[1, 0], [1, 2]]), "a": np.zeros((2, 2), int)}
+    write_submission(instances, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text() == "ImageId,EncodedPixels\na,\nb,1 2\nb,4 1\n"
+    decoded = read_submission(tmp_path / "s.csv", {"a": (2, 2), "b": (2, 2)})
+    np.testing.assert_array_equal(decoded["b"], instances["b"])
+    assert decoded["a"].max() == 0
+
+
+def test_validator_names_missing_and_unknown_images(tmp_path):
+    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["1 1"]}).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(NucsegInputError, match="missing, e.g. b"):
+        read_submission(tmp_path / "s.csv", {"a": (2, 2), "b": (2, 2)})
+    with pytest.raises(NucsegInputError, match="not in the test set"):
+        read_submission(tmp_path / "s.csv", {})
+
+
+def test_validator_refuses_out_of_bounds_runs(tmp_path):
+    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["3 5"]}).to_csv(tmp_path / "s.csv", index=False)
+    with pytest.raises(NucsegInputError, match=r"s\.csv \(image a\).*beyond"):
+        read_submission(tmp_path / "s.csv", {"a": (2, 2)})
+
+
+def test_score_table_counts_nuclei():
+    truth = {"x": np.array([[1, 0], [0, 2]])}
+    table = score_images(truth, {"x": np.array([[1, 0], [0, 0]])})
+    row = table.iloc[0]
+    assert (row.n_true, row.n_pred, row.dsb) == (2, 1, 0.5)
