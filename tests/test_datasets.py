@@ -12,13 +12,21 @@ from nucseg.synth import write_demo_sources
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["fluorescence", "histology"])), min_size=1, max_size=30),
+    st.lists(
+        st.tuples(st.integers(0, 6), st.sampled_from(["fluorescence", "histology"])),
+        min_size=1,
+        max_size=30,
+    ),
     st.floats(0, 0.9),
     st.integers(0, 100),
 )
 def test_holdout_never_puts_one_origin_on_both_sides(rows, fraction, seed):
     manifest = pd.DataFrame(
-        {"id": [f"i{k}" for k in range(len(rows))], "origin": [f"o{o}" for o, _ in rows], "category": [c for _, c in rows]}
+        {
+            "id": [f"i{k}" for k in range(len(rows))],
+            "origin": [f"o{o}" for o, _ in rows],
+            "category": [c for _, c in rows],
+        }
     )
     # one category per origin, as produced by assembly
     manifest["category"] = manifest.groupby("origin")["category"].transform("first")
@@ -30,7 +38,9 @@ def test_holdout_never_puts_one_origin_on_both_sides(rows, fraction, seed):
 
 def test_assembly_writes_manifest_images_and_labels(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=3, n_test=1, seed=2, shapes=((64, 64),))
-    manifest = assemble_dataset([SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1")
+    manifest = assemble_dataset(
+        [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
+    )
     assert len(manifest) == 3
     again = read_manifest(tmp_path / "v1" / "manifest.tsv")
     assert list(again["id"]) == sorted(again["id"])
@@ -43,7 +53,10 @@ def test_duplicate_ids_across_sources_are_refused(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=1, n_test=1, seed=2, shapes=((64, 64),))
     source = tmp_path / "raw" / "stage1_train"
     with pytest.raises(NucsegInputError, match="also occurs in source a"):
-        assemble_dataset([SourceSpec("a", "kaggle_stage1", source), SourceSpec("b", "kaggle_stage1", source)], tmp_path / "v")
+        assemble_dataset(
+            [SourceSpec("a", "kaggle_stage1", source), SourceSpec("b", "kaggle_stage1", source)],
+            tmp_path / "v",
+        )
 
 
 def test_mask_of_wrong_size_is_named(tmp_path):
@@ -52,5 +65,9 @@ def test_mask_of_wrong_size_is_named(tmp_path):
     from PIL import Image
 
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(mask)
-    with pytest.raises(NucsegInputError, match=f"{mask.name}: mask is 10x10 but its image is 64x64"):
-        assemble_dataset([SourceSpec("a", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v")
+    with pytest.raises(
+        NucsegInputError, match=f"{mask.name}: mask is 10x10 but its image is 64x64"
+    ):
+        assemble_dataset(
+            [SourceSpec("a", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v"
+        )

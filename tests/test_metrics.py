@@ -56,4 +56,6 @@ def test_iou_matrix_shape_and_values():
 
 
 def test_thresholds_are_the_kaggle_ones():
-    np.testing.assert_allclose(DSB_THRESHOLDS, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    np.testing.assert_allclose(
+        DSB_THRESHOLDS, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    )

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
+from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.predict import load_model, pad_to_multiple, predict_probability, save_checkpoint
-from nucseg.errors import NucsegInputError
 
 
 def test_seed_unet_has_about_1_9_million_parameters():
@@ -14,7 +14,9 @@ def test_seed_unet_has_about_1_9_million_parameters():
 @pytest.mark.parametrize("block_order", ["conv-act-bn", "conv-bn-act"])
 @pytest.mark.parametrize("upsample", ["transpose", "bilinear"])
 def test_output_matches_input_size(block_order, upsample):
-    model = build_model(ModelConfig(base_width=4, depth=3, block_order=block_order, upsample=upsample)).eval()
+    model = build_model(
+        ModelConfig(base_width=4, depth=3, block_order=block_order, upsample=upsample)
+    ).eval()
     with torch.no_grad():
         assert model(torch.zeros(2, 1, 48, 64)).shape == (2, 1, 48, 64)
 
@@ -22,7 +24,9 @@ def test_output_matches_input_size(block_order, upsample):
 @pytest.mark.parametrize("shape", [(151, 500), (1, 1), (17, 33), (64, 64)])
 def test_prediction_works_at_any_image_size(shape):
     model = build_model(ModelConfig(base_width=4, depth=3)).eval()
-    prob = predict_probability(model, np.random.default_rng(0).random(shape, dtype=np.float32), torch.device("cpu"))
+    prob = predict_probability(
+        model, np.random.default_rng(0).random(shape, dtype=np.float32), torch.device("cpu")
+    )
     assert prob.shape == shape and ((prob >= 0) & (prob <= 1)).all()
 
 
@@ -36,8 +40,24 @@ def test_tta_of_an_equivariant_input_equals_plain_prediction_shape_and_range():
     image = np.random.default_rng(1).random((40, 24), dtype=np.float32)
     all_views = predict_probability(model, image, torch.device("cpu"), views=tuple(range(8)))
     manual = np.mean(
-        [np.rot90(predict_probability(model, np.ascontiguousarray(np.rot90(image, k)), torch.device("cpu")), -k) for k in range(4)]
-        + [np.rot90(predict_probability(model, np.ascontiguousarray(np.rot90(image.T, k)), torch.device("cpu")), -k).T for k in range(4)],
+        [
+            np.rot90(
+                predict_probability(
+                    model, np.ascontiguousarray(np.rot90(image, k)), torch.device("cpu")
+                ),
+                -k,
+            )
+            for k in range(4)
+        ]
+        + [
+            np.rot90(
+                predict_probability(
+                    model, np.ascontiguousarray(np.rot90(image.T, k)), torch.device("cpu")
+                ),
+                -k,
+            ).T
+            for k in range(4)
+        ],
         axis=0,
     )
     np.testing.assert_allclose(all_views, manual, atol=1e-5)

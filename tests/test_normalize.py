@@ -7,7 +7,9 @@ from nucseg.synth import SynthConfig, generate
 
 @pytest.fixture(scope="module")
 def images():
-    return generate(SynthConfig(n_images=30, seed=11, shapes=((96, 96),), shape_weights=(1.0,)), "train")
+    return generate(
+        SynthConfig(n_images=30, seed=11, shapes=((96, 96),), shape_weights=(1.0,)), "train"
+    )
 
 
 def test_category_detection_matches_the_generator(images):

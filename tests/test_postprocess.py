@@ -28,7 +28,10 @@ def test_gap_filling_returns_the_gap_to_the_larger_nucleus_only_between_nuclei()
 def test_perfect_probability_map_gives_near_perfect_instances():
     images = generate(SynthConfig(n_images=6, seed=21), "valid")
     scores = [
-        dsb_score(i.instance_labels, instances_from_probability(semantic_target(i.instance_labels).astype(float)))
+        dsb_score(
+            i.instance_labels,
+            instances_from_probability(semantic_target(i.instance_labels).astype(float)),
+        )
         for i in images
     ]
     assert np.mean(scores) > 0.95

@@ -29,7 +29,9 @@ def test_empty_mask_encodes_to_empty_string():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.int32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 4)))
+@given(
+    arrays(np.int32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=st.integers(0, 4))
+)
 def test_round_trip_of_any_label_image(labels):
     encodings = encode_labels(labels)
     decoded = decode_labels(list(encodings.values()), labels.shape)
@@ -40,7 +42,9 @@ def test_round_trip_of_any_label_image(labels):
 
 
 def test_decode_single_mask():
-    np.testing.assert_array_equal(decode_rle("2 4", (3, 2)), np.array([[0, 1], [1, 1], [1, 0]], bool))
+    np.testing.assert_array_equal(
+        decode_rle("2 4", (3, 2)), np.array([[0, 1], [1, 1], [1, 0]], bool)
+    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ def test_submission_rows_and_empty_image(tmp_path):
 
 
 def test_validator_names_missing_and_unknown_images(tmp_path):
-    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["1 1"]}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["1 1"]}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
     with pytest.raises(NucsegInputError, match="missing, e.g. b"):
         read_submission(tmp_path / "s.csv", {"a": (2, 2), "b": (2, 2)})
     with pytest.raises(NucsegInputError, match="not in the test set"):
@@ -24,7 +26,9 @@ def test_validator_names_missing_and_unknown_images(tmp_path):
 
 
 def test_validator_refuses_out_of_bounds_runs(tmp_path):
-    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["3 5"]}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"ImageId": ["a"], "EncodedPixels": ["3 5"]}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
     with pytest.raises(NucsegInputError, match=r"s\.csv \(image a\).*beyond"):
         read_submission(tmp_path / "s.csv", {"a": (2, 2)})
 

@@ -40,7 +40,10 @@ def test_all_kinds_appear_with_their_appearance():
     assert kinds == set(KINDS)
     for image in images:
         rgb = image.pixels[..., :3].astype(float)
-        inside, outside = rgb[image.instance_labels > 0].mean(), rgb[image.instance_labels == 0].mean()
+        inside, outside = (
+            rgb[image.instance_labels > 0].mean(),
+            rgb[image.instance_labels == 0].mean(),
+        )
         if image.kind == "fluorescence":
             assert inside > outside  # bright nuclei on dark
         else:

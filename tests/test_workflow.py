@@ -13,8 +13,16 @@ from nucseg.submission import read_submission
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = [
-    "synthesize_sources", "assemble_dataset", "normalize_dataset", "prepare_test_set", "train_model",
-    "predict_shard", "ensemble_shard", "separate_instances", "write_submission", "final_submission",
+    "synthesize_sources",
+    "assemble_dataset",
+    "normalize_dataset",
+    "prepare_test_set",
+    "train_model",
+    "predict_shard",
+    "ensemble_shard",
+    "separate_instances",
+    "write_submission",
+    "final_submission",
     "score_submissions",
 ]
 
@@ -30,7 +38,18 @@ def tiny_config() -> dict:
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
 
 
@@ -67,7 +86,10 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     "edit, message",
     [
         (lambda c: c.update(colour="blue"), "colour"),
-        (lambda c: c["models"]["unet16"].update(dataset="v9"), "models.unet16.dataset names unknown dataset version 'v9'"),
+        (
+            lambda c: c["models"]["unet16"].update(dataset="v9"),
+            "models.unet16.dataset names unknown dataset version 'v9'",
+        ),
         (lambda c: c["models"]["unet16"]["train"].update(epochs="ten"), "ten"),
     ],
 )

@@ -1,7 +1,7 @@
 """``nucseg`` command line.
 
-    nucseg score SUBMISSION SOLUTION [--per-image TSV]   DSB score of a submission
-    nucseg synth OUT_DIR [--train N] [--test N] [--seed S] write the synthetic demo sources
+nucseg score SUBMISSION SOLUTION [--per-image TSV]   DSB score of a submission
+nucseg synth OUT_DIR [--train N] [--test N] [--seed S] write the synthetic demo sources
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("solution", type=Path)
     score.add_argument("--per-image", type=Path, help="write per-image scores to this TSV")
     score.set_defaults(run=_score)
-    synth = commands.add_parser("synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv")
+    synth = commands.add_parser(
+        "synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv"
+    )
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--train", type=int, default=48)
     synth.add_argument("--test", type=int, default=24)

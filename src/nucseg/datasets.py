@@ -26,8 +26,16 @@ from nucseg.io.kaggle import list_stage1, read_mask_labels
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
 
 MANIFEST_COLUMNS = [
-    "id", "source", "origin", "category", "height", "width",
-    "n_nuclei", "mean_nucleus_area", "sha256_image", "sha256_labels",
+    "id",
+    "source",
+    "origin",
+    "category",
+    "height",
+    "width",
+    "n_nuclei",
+    "mean_nucleus_area",
+    "sha256_image",
+    "sha256_labels",
 ]
 SOURCE_FORMATS = ("kaggle_stage1",)
 
@@ -71,12 +79,14 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
     for source in sources:
         if source.format not in SOURCE_FORMATS:
             raise NucsegInputError(
-                f"sources.{source.name}.format: unknown format {source.format!r}; expected one of {SOURCE_FORMATS}"
+                f"sources.{source.name}.format: unknown format {source.format!r}; "
+                f"expected one of {SOURCE_FORMATS}"
             )
         for entry in list_stage1(source.path, require_masks=True):
             if entry.image_id in seen:
                 raise NucsegInputError(
-                    f"{entry.image_path}: image id {entry.image_id} also occurs in source {seen[entry.image_id]}"
+                    f"{entry.image_path}: image id {entry.image_id} "
+                    f"also occurs in source {seen[entry.image_id]}"
                 )
             seen[entry.image_id] = source.name
             image = to_rgb8(read_image(entry.image_path))
@@ -85,18 +95,28 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
             write_png(image, out_dir / "images" / f"{entry.image_id}.png")
             write_tiff(labels, out_dir / "labels" / f"{entry.image_id}.tif")
             areas = np.bincount(labels.ravel())[1:]
-            rows.append({
-                "id": entry.image_id, "source": source.name, "origin": entry.image_id,
-                "category": detect_category(image), "height": image.shape[0], "width": image.shape[1],
-                "n_nuclei": int(labels.max()), "mean_nucleus_area": round(float(areas.mean()), 2) if areas.size else 0.0,
-                "sha256_image": _sha256(image), "sha256_labels": _sha256(labels),
-            })
+            rows.append(
+                {
+                    "id": entry.image_id,
+                    "source": source.name,
+                    "origin": entry.image_id,
+                    "category": detect_category(image),
+                    "height": image.shape[0],
+                    "width": image.shape[1],
+                    "n_nuclei": int(labels.max()),
+                    "mean_nucleus_area": round(float(areas.mean()), 2) if areas.size else 0.0,
+                    "sha256_image": _sha256(image),
+                    "sha256_labels": _sha256(labels),
+                }
+            )
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values("id", kind="stable")
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
 
 
-def normalize_dataset(dataset_dir: Path | str, out_dir: Path | str, config: NormalizeConfig) -> None:
+def normalize_dataset(
+    dataset_dir: Path | str, out_dir: Path | str, config: NormalizeConfig
+) -> None:
     """Write ``<out_dir>/<id>.tif`` normalised images for every row of the version's manifest."""
     dataset_dir = Path(dataset_dir)
     for image_id in read_manifest(dataset_dir / "manifest.tsv")["id"]:
@@ -105,7 +125,9 @@ def normalize_dataset(dataset_dir: Path | str, out_dir: Path | str, config: Norm
         write_tiff(normalized, Path(out_dir) / f"{image_id}.tif")
 
 
-def prepare_test_set(test_root: Path | str, out_dir: Path | str, config: NormalizeConfig) -> pd.DataFrame:
+def prepare_test_set(
+    test_root: Path | str, out_dir: Path | str, config: NormalizeConfig
+) -> pd.DataFrame:
     """Normalise a stage1_test folder into ``<out_dir>/normalized/`` plus ``manifest.tsv``."""
     out_dir = Path(out_dir)
     rows = []
@@ -113,7 +135,14 @@ def prepare_test_set(test_root: Path | str, out_dir: Path | str, config: Normali
         image = read_image(entry.image_path)
         normalized, category = normalize_image(image, config)
         write_tiff(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
-        rows.append({"id": entry.image_id, "category": category, "height": normalized.shape[0], "width": normalized.shape[1]})
+        rows.append(
+            {
+                "id": entry.image_id,
+                "category": category,
+                "height": normalized.shape[0],
+                "width": normalized.shape[1],
+            }
+        )
     manifest = pd.DataFrame(rows)
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
@@ -124,7 +153,9 @@ def load_normalized(folder: Path | str, ids: list[str]) -> dict[str, np.ndarray]
     return {image_id: read_tiff(Path(folder) / f"{image_id}.tif") for image_id in ids}
 
 
-def holdout_split(manifest: pd.DataFrame, valid_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+def holdout_split(
+    manifest: pd.DataFrame, valid_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
     """Split ids into (train, valid), grouped by ``origin`` and stratified by ``category``.
 
     All images of one origin fall on the same side.  Each category contributes

@@ -19,6 +19,10 @@ def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.
     return (1 - (intersection + smooth) / (union + smooth)).mean()
 
 
-def bce_soft_iou_loss(logits: torch.Tensor, target: torch.Tensor, iou_weight: float = 1.0) -> torch.Tensor:
+def bce_soft_iou_loss(
+    logits: torch.Tensor, target: torch.Tensor, iou_weight: float = 1.0
+) -> torch.Tensor:
     """Binary cross-entropy plus ``iou_weight`` x soft-IoU loss."""
-    return F.binary_cross_entropy_with_logits(logits, target) + iou_weight * soft_iou_loss(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, target) + iou_weight * soft_iou_loss(
+        logits, target
+    )

@@ -54,7 +54,9 @@ def nuclei_bright(image: np.ndarray, category: str) -> np.ndarray:
     raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
 
 
-def percentile_scale(channel: np.ndarray, config: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
+def percentile_scale(
+    channel: np.ndarray, config: NormalizeConfig = NormalizeConfig()
+) -> np.ndarray:
     """Map the low/high percentiles to 0/1 and clip; a flat image becomes all zeros."""
     low, high = np.percentile(channel, [config.low, config.high])
     if high - low < 1e-6:
@@ -62,7 +64,9 @@ def percentile_scale(channel: np.ndarray, config: NormalizeConfig = NormalizeCon
     return np.clip((channel - low) / (high - low), 0, 1).astype(np.float32)
 
 
-def normalize_image(image: np.ndarray, config: NormalizeConfig = NormalizeConfig()) -> tuple[np.ndarray, str]:
+def normalize_image(
+    image: np.ndarray, config: NormalizeConfig = NormalizeConfig()
+) -> tuple[np.ndarray, str]:
     """Full normalisation: ``(float32 H x W in [0, 1] with bright nuclei, category)``."""
     category = detect_category(image)
     return percentile_scale(nuclei_bright(image, category), config), category

@@ -25,13 +25,15 @@ class PostprocessConfig:
     removed.
     """
 
-    mask_threshold: float = 0.4
+    mask_threshold: float = 0.3
     marker_threshold: float = 0.6
-    split_h: float = 2.0
+    split_h: float = 1.0
     min_size: int = 12
 
 
-def markers_from_probability(prob: np.ndarray, config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+def markers_from_probability(
+    prob: np.ndarray, config: PostprocessConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(markers, distance)``: labelled seeds and the cores' distance transform."""
     cores = prob > config.marker_threshold
     distance = ndi.distance_transform_edt(cores)
@@ -57,14 +59,18 @@ def fill_contact_gaps(labels: np.ndarray) -> np.ndarray:
     ranks = size_rank(labels)
     top = int(ranks.max()) + 1  # stands for background; small, since filters cast cval via float
     largest = ndi.maximum_filter(ranks, footprint=_FOOTPRINT, mode="constant", cval=0)
-    smallest = ndi.minimum_filter(np.where(ranks > 0, ranks, top), footprint=_FOOTPRINT, mode="constant", cval=top)
+    smallest = ndi.minimum_filter(
+        np.where(ranks > 0, ranks, top), footprint=_FOOTPRINT, mode="constant", cval=top
+    )
     gap = (labels == 0) & (largest > 0) & (smallest < largest)
     label_of_rank = np.zeros(int(ranks.max()) + 1, labels.dtype)
     label_of_rank[ranks.ravel()] = labels.ravel()
     return np.where(gap, label_of_rank[largest], labels)
 
 
-def instances_from_probability(prob: np.ndarray, config: PostprocessConfig = PostprocessConfig()) -> np.ndarray:
+def instances_from_probability(
+    prob: np.ndarray, config: PostprocessConfig = PostprocessConfig()
+) -> np.ndarray:
     """Instance labels (int32, 1..N, one label per pixel) from a nucleus probability map.
 
     Seeds from :func:`markers_from_probability` are grown by watershed on the negated

@@ -40,7 +40,9 @@ def load_model(path: Path | str, device: torch.device) -> UNet:
     except FileNotFoundError:
         raise NucsegInputError(f"{path}: checkpoint not found") from None
     except Exception as error:  # torch raises many types (UnpicklingError, RuntimeError, ...)
-        raise NucsegInputError(f"{path}: corrupt or incompatible checkpoint ({str(error)[:200]})") from None
+        raise NucsegInputError(
+            f"{path}: corrupt or incompatible checkpoint ({str(error)[:200]})"
+        ) from None
     return model.to(device).eval()
 
 
@@ -109,8 +111,16 @@ def predict_shard(
     ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
     start = time.perf_counter()
     images = load_normalized(normalized_dir, ids)
-    maps = {i: predict_probability(model, images[i], torch_device, views).astype(np.float16) for i in ids}
+    maps = {
+        i: predict_probability(model, images[i], torch_device, views).astype(np.float16)
+        for i in ids
+    }
     save_arrays(out_path, maps)
     logging.getLogger(__name__).info(
-        "shard %d/%d: %d images, %d views, %.1f s", shard, n_shards, len(ids), len(views), time.perf_counter() - start
+        "shard %d/%d: %d images, %d views, %.1f s",
+        shard,
+        n_shards,
+        len(ids),
+        len(views),
+        time.perf_counter() - start,
     )

@@ -57,7 +57,9 @@ def encode_mask(mask: np.ndarray) -> str:
     return encode_labels((np.asarray(mask) != 0).astype(np.uint8)).get(1, "")
 
 
-def parse_rle(rle: str, shape: tuple[int, int], *, where: str = "RLE") -> tuple[np.ndarray, np.ndarray]:
+def parse_rle(
+    rle: str, shape: tuple[int, int], *, where: str = "RLE"
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse and validate an RLE string; return 0-based ``(starts, lengths)``.
 
     Raises :class:`NucsegInputError` (naming ``where``) when the string is malformed, has
@@ -111,7 +113,9 @@ def decode_labels(rles: list[str], shape: tuple[int, int], *, where: str = "RLE"
         if starts.size == 0:
             continue
         label += 1
-        index = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(lengths.sum())
+        index = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(
+            lengths.sum()
+        )
         if flat[index].any():
             raise NucsegInputError(f"{where}: nucleus {label} overlaps an earlier nucleus")
         flat[index] = label

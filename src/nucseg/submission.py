@@ -8,6 +8,7 @@ EncodedPixels.  Rows are sorted by ImageId, then by nucleus label.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from nucseg.io.atomic import atomic_path
 from nucseg.io.kaggle import _read_csv
 from nucseg.metrics import match_counts
 from nucseg.rle import decode_labels, encode_labels
+
+log = logging.getLogger(__name__)
 
 
 def write_submission(instances: dict[str, np.ndarray], path: Path | str) -> None:
@@ -46,40 +49,53 @@ def read_submission(path: Path | str, shapes: dict[str, tuple[int, int]]) -> dic
         raise NucsegInputError(f"{path}: {len(missing)} test image(s) missing, e.g. {missing[0]}")
     unknown = sorted(present - set(shapes))
     if unknown:
-        raise NucsegInputError(f"{path}: {len(unknown)} image id(s) not in the test set, e.g. {unknown[0]}")
+        raise NucsegInputError(
+            f"{path}: {len(unknown)} image id(s) not in the test set, e.g. {unknown[0]}"
+        )
     return {
-        str(image_id): decode_labels(rows["EncodedPixels"].tolist(), shapes[image_id], where=f"{path} (image {image_id})")
+        str(image_id): decode_labels(
+            rows["EncodedPixels"].tolist(), shapes[image_id], where=f"{path} (image {image_id})"
+        )
         for image_id, rows in table.groupby("ImageId", sort=True)
     }
 
 
 def score_images(
-    truth: dict[str, np.ndarray], predicted: dict[str, np.ndarray], categories: dict[str, str] | None = None
+    truth: dict[str, np.ndarray],
+    predicted: dict[str, np.ndarray],
+    categories: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per-image DSB score with nucleus counts; one row per image of ``truth``."""
     rows = []
     for image_id in sorted(truth):
         counts = match_counts(truth[image_id], predicted[image_id])
-        rows.append({
-            "image_id": image_id,
-            "category": (categories or {}).get(image_id, "unknown"),
-            "n_true": int(counts.tp[0] + counts.fn[0]),
-            "n_pred": int(counts.tp[0] + counts.fp[0]),
-            "dsb": round(float(counts.precision_dsb.mean()), 6),
-        })
+        rows.append(
+            {
+                "image_id": image_id,
+                "category": (categories or {}).get(image_id, "unknown"),
+                "n_true": int(counts.tp[0] + counts.fn[0]),
+                "n_pred": int(counts.tp[0] + counts.fp[0]),
+                "dsb": round(float(counts.precision_dsb.mean()), 6),
+            }
+        )
     return pd.DataFrame(rows, columns=["image_id", "category", "n_true", "n_pred", "dsb"])
 
 
 def summarize_scores(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean DSB over all images (``category='all'``) and per category, as ``image_id='mean'`` rows."""
+    """Mean DSB overall (``category='all'``) and per category, as ``image_id='mean'`` rows."""
     groups = [("all", per_image)] + list(per_image.groupby("category", sort=True))
-    return pd.DataFrame([
-        {"image_id": "mean", "category": name, "n_true": int(g["n_true"].sum()),
-         "n_pred": int(g["n_pred"].sum()), "dsb": round(float(g["dsb"].mean()), 6)}
-        for name, g in groups
-    ])
-
-
+    return pd.DataFrame(
+        [
+            {
+                "image_id": "mean",
+                "category": name,
+                "n_true": int(g["n_true"].sum()),
+                "n_pred": int(g["n_pred"].sum()),
+                "dsb": round(float(g["dsb"].mean()), 6),
+            }
+            for name, g in groups
+        ]
+    )
 
 
 def write_submission_from_shards(
@@ -103,7 +119,10 @@ def write_submission_from_shards(
 
 
 def score_submissions(
-    submissions: dict[str, str], solution_path: Path | str, manifest_path: Path | str, out_path: Path | str
+    submissions: dict[str, str],
+    solution_path: Path | str,
+    manifest_path: Path | str,
+    out_path: Path | str,
 ) -> pd.DataFrame:
     """Score each named submission: per-image rows, then mean rows overall and per category."""
     from nucseg.datasets import read_manifest, write_table
@@ -118,6 +137,8 @@ def score_submissions(
         table = pd.concat([per_image, summarize_scores(per_image)], ignore_index=True)
         table.insert(0, "ensemble", name)
         tables.append(table)
+        overall = table[(table.image_id == "mean") & (table.category == "all")].dsb.iloc[0]
+        log.info("%s: mean DSB score %.4f over %d images", name, overall, len(per_image))
     scores = pd.concat(tables, ignore_index=True)
     write_table(scores, out_path)
     return scores

@@ -108,7 +108,9 @@ def _nucleus_field(
     u = (dx * np.cos(angle) + dy * np.sin(angle)) / np.sqrt(elongation)
     v = (-dx * np.sin(angle) + dy * np.cos(angle)) * np.sqrt(elongation)
     theta = np.arctan2(v, u)
-    wobble = 1 + (amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * theta + phases[:, None, None])).sum(0)
+    wobble = 1 + (
+        amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * theta + phases[:, None, None])
+    ).sum(0)
     return (slice(r0, r1), slice(c0, c1)), np.hypot(u, v) / (radius * wobble)
 
 
@@ -213,7 +215,9 @@ def _finish(rng: np.random.Generator, image: np.ndarray, blur: float, noise: flo
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def render_image(rng: np.random.Generator, kind: str, shape: tuple[int, int], mean_radius: float) -> tuple[np.ndarray, np.ndarray]:
+def render_image(
+    rng: np.random.Generator, kind: str, shape: tuple[int, int], mean_radius: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Render one image of ``kind``; returns ``(uint8 pixels, int32 instance labels)``."""
     labels, f_field = render_instances(rng, shape, mean_radius)
     density = _nucleus_density(rng, labels, f_field, mean_radius)
@@ -233,7 +237,10 @@ def render_image(rng: np.random.Generator, kind: str, shape: tuple[int, int], me
         return np.dstack([rgb.astype(np.uint8), np.full_like(gray, 255)]), labels
     if kind == "brightfield":
         background = rng.uniform(170, 235)
-        absorb = rng.uniform(0.6, 1.4) * density + 0.04 * smooth_noise(rng, shape, 6) * (density == 0)
+        # faint large-scale background absorbance (debris, uneven medium), much wider than nuclei
+        absorb = rng.uniform(0.6, 1.4) * density + 0.02 * smooth_noise(rng, shape, 16) * (
+            density == 0
+        )
         tint = np.array([1.0, 1.0, 1.0]) + rng.normal(0, 0.06, 3)
         rgb = background * light[..., None] * np.exp(-absorb[..., None] * tint)
         return _finish(rng, rgb, blur, rng.uniform(1, 4)), labels
@@ -255,13 +262,21 @@ def generate(config: SynthConfig, split: str) -> list[SynthImage]:
     images = []
     for index in range(config.n_images):
         rng = np.random.default_rng([config.seed, index, sum(map(ord, split))])
-        kind = KINDS[rng.choice(len(KINDS), p=np.asarray(config.kind_weights) / sum(config.kind_weights))]
-        shape = config.shapes[rng.choice(len(config.shapes), p=np.asarray(config.shape_weights) / sum(config.shape_weights))]
+        kind = KINDS[
+            rng.choice(len(KINDS), p=np.asarray(config.kind_weights) / sum(config.kind_weights))
+        ]
+        shape = config.shapes[
+            rng.choice(
+                len(config.shapes), p=np.asarray(config.shape_weights) / sum(config.shape_weights)
+            )
+        ]
         # larger fields were imaged at higher magnification in DSB: nuclei scale with size
         low, high = config.radius_range
         mean_radius = rng.uniform(low, high) * (1.25 if min(shape) >= 500 else 1.0)
         pixels, labels = render_image(rng, kind, tuple(shape), mean_radius)
-        images.append(SynthImage(hex_id("nucseg-synth", config.seed, split, index), kind, pixels, labels))
+        images.append(
+            SynthImage(hex_id("nucseg-synth", config.seed, split, index), kind, pixels, labels)
+        )
     return images
 
 

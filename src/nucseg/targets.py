@@ -28,7 +28,9 @@ def contact_pixels(instance_labels: np.ndarray) -> np.ndarray:
     labels = size_rank(instance_labels)
     top = int(labels.max()) + 1  # stands for background; small, since filters cast cval via float
     # smallest neighbouring nucleus label; background counts as +infinity
-    smallest = ndi.minimum_filter(np.where(labels > 0, labels, top), footprint=_FOOTPRINT, mode="constant", cval=top)
+    smallest = ndi.minimum_filter(
+        np.where(labels > 0, labels, top), footprint=_FOOTPRINT, mode="constant", cval=top
+    )
     return (labels > 0) & (smallest < labels)
 
 

@@ -2,7 +2,9 @@
 
 One epoch is ``steps_per_epoch`` batches of random augmented crops.  After each epoch the
 model is evaluated on the validation images (whole images, padded): loss and mean DSB score
-after instance separation.  The checkpoint with the best validation DSB score is kept.
+after instance separation.  The learning rate drops by ``lr_factor`` after ``lr_patience``
+epochs without a lower validation loss; the checkpoint with the best validation DSB score
+is kept.
 """
 
 from __future__ import annotations
@@ -60,20 +62,30 @@ class TrainData:
 def seed_everything(seed: int) -> None:
     """Seed python, numpy's legacy global state and torch; make torch deterministic."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global state third-party code may use
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _validate(model, data: TrainData, device, postprocess: PostprocessConfig, iou_weight: float) -> tuple[float, float]:
+def _validate(
+    model, data: TrainData, device, postprocess: PostprocessConfig, iou_weight: float
+) -> tuple[float, float]:
     if not data.valid_images:
         return float("nan"), float("nan")
     model.eval()
     losses, scores = [], []
-    for image, target, labels in zip(data.valid_images, data.valid_targets, data.valid_labels, strict=True):
+    for image, target, labels in zip(
+        data.valid_images, data.valid_targets, data.valid_labels, strict=True
+    ):
         prob = predict_probability(model, image, device)
         logit = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None, None]
-        losses.append(float(bce_soft_iou_loss(logit, torch.from_numpy(target.astype(np.float32))[None, None], iou_weight)))
+        losses.append(
+            float(
+                bce_soft_iou_loss(
+                    logit, torch.from_numpy(target.astype(np.float32))[None, None], iou_weight
+                )
+            )
+        )
         scores.append(dsb_score(labels, instances_from_probability(prob, postprocess)))
     model.train()
     return float(np.mean(losses)), float(np.mean(scores))
@@ -86,9 +98,10 @@ def train_model(
     out_model: Path | str,
     out_log: Path | str,
     threads: int = 1,
-    postprocess: PostprocessConfig = PostprocessConfig(),
+    postprocess: PostprocessConfig | None = None,
 ) -> pd.DataFrame:
-    """Train and write the best checkpoint to ``out_model`` and the epoch log (TSV) to ``out_log``."""
+    """Train; write the best checkpoint to ``out_model`` and the epoch log TSV to ``out_log``."""
+    postprocess = postprocess or PostprocessConfig()
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
@@ -96,10 +109,16 @@ def train_model(
     model = build_model(net).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    log.info("model %s: %d parameters, device %s, %d threads", net.arch, count_parameters(model), device, threads)
+    log.info(
+        "model %s: %d parameters, device %s, %d threads",
+        net.arch,
+        count_parameters(model),
+        device,
+        threads,
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=config.lr_factor, patience=config.lr_patience
+        optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
     )
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
     # pad images smaller than the crop once instead of at every draw
@@ -112,8 +131,13 @@ def train_model(
         model.train()
         for _step in range(config.steps_per_epoch):
             tick = time.perf_counter()
-            batch_images, batch_targets = sample_batch(rng, images, data.train_targets, weights, config.batch_size, config.crop)
-            inputs, targets = torch.from_numpy(batch_images).to(device), torch.from_numpy(batch_targets).to(device)
+            batch_images, batch_targets = sample_batch(
+                rng, images, data.train_targets, weights, config.batch_size, config.crop
+            )
+            inputs, targets = (
+                torch.from_numpy(batch_images).to(device),
+                torch.from_numpy(batch_targets).to(device),
+            )
             data_seconds += time.perf_counter() - tick
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
@@ -123,17 +147,29 @@ def train_model(
             scaler.update()
             losses.append(loss.item())
         valid_loss, valid_dsb = _validate(model, data, device, postprocess, config.iou_weight)
+        # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
+        scheduler.step(valid_loss if np.isfinite(valid_loss) else float(np.mean(losses)))
         score = valid_dsb if np.isfinite(valid_dsb) else -float(np.mean(losses))
-        scheduler.step(score)
         if score > best_score:
             best_score, best_epoch = score, epoch
             save_checkpoint(model, out_model, {"epoch": epoch, "valid_dsb": valid_dsb})
-        rows.append({
-            "epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "valid_loss": round(valid_loss, 5),
-            "valid_dsb": round(valid_dsb, 5), "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - start, 2), "data_seconds": round(data_seconds, 3),
-        })
-        log.info("epoch %d/%d %s", epoch, config.epochs, " ".join(f"{k}={v}" for k, v in rows[-1].items() if k != "epoch"))
+        rows.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(float(np.mean(losses)), 5),
+                "valid_loss": round(valid_loss, 5),
+                "valid_dsb": round(valid_dsb, 5),
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - start, 2),
+                "data_seconds": round(data_seconds, 3),
+            }
+        )
+        log.info(
+            "epoch %d/%d %s",
+            epoch,
+            config.epochs,
+            " ".join(f"{k}={v}" for k, v in rows[-1].items() if k != "epoch"),
+        )
         if config.early_stop and epoch - best_epoch >= config.early_stop:
             log.info("early stop: no improvement for %d epochs", config.early_stop)
             break
@@ -145,7 +181,12 @@ def train_model(
 
 
 def load_train_data(
-    manifest_path: Path | str, normalized_dir: Path | str, labels_dir: Path | str, *, valid_fraction: float, seed: int
+    manifest_path: Path | str,
+    normalized_dir: Path | str,
+    labels_dir: Path | str,
+    *,
+    valid_fraction: float,
+    seed: int,
 ) -> TrainData:
     """Load a dataset version's normalised images and labels, split into train and valid."""
     from nucseg.datasets import holdout_split, load_normalized, read_manifest

@@ -3,7 +3,6 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -12,19 +11,29 @@ def _check_references():
     for version, spec in config["datasets"].items():
         for source in spec["sources"]:
             if source not in config["sources"]:
-                raise WorkflowError(f"config: datasets.{version}.sources names unknown source '{source}'")
+                raise WorkflowError(
+                    f"config: datasets.{version}.sources names unknown source '{source}'"
+                )
     for model, spec in config["models"].items():
         if spec["dataset"] not in config["datasets"]:
-            raise WorkflowError(f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'")
+            raise WorkflowError(
+                f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'"
+            )
     for ensemble, spec in config["ensembles"].items():
         for model in spec["models"]:
             if model not in config["models"]:
-                raise WorkflowError(f"config: ensembles.{ensemble}.models names unknown model '{model}'")
+                raise WorkflowError(
+                    f"config: ensembles.{ensemble}.models names unknown model '{model}'"
+                )
         weights = spec.get("weights")
         if weights is not None and len(weights) != len(spec["models"]):
-            raise WorkflowError(f"config: ensembles.{ensemble}.weights needs one weight per model")
+            raise WorkflowError(
+                f"config: ensembles.{ensemble}.weights needs one weight per model"
+            )
     if config["submission"] not in config["ensembles"]:
-        raise WorkflowError(f"config: submission names unknown ensemble '{config['submission']}'")
+        raise WorkflowError(
+            f"config: submission names unknown ensemble '{config['submission']}'"
+        )
 
 
 _check_references()
@@ -68,7 +77,9 @@ def ensemble_members(wildcards):
 
 def all_outputs():
     outputs = ["results/submission.csv"]
-    outputs += expand("results/submissions/{ensemble}.csv", ensemble=config["ensembles"])
+    outputs += expand(
+        "results/submissions/{ensemble}.csv", ensemble=config["ensembles"]
+    )
     if config.get("solution"):
         outputs.append("results/scores.tsv")
     return outputs

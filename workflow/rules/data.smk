@@ -4,12 +4,12 @@ rule synthesize_sources:
         train=directory(synthetic_outputs()["train"]),
         test=directory(synthetic_outputs()["test"]),
         solution=synthetic_outputs()["solution"],
-    params:
-        synthetic=config.get("synthetic", {}),
     log:
         "results/logs/synthesize_sources.log",
     benchmark:
         "results/benchmarks/synthesize_sources.tsv"
+    params:
+        synthetic=config.get("synthetic", {}),
     script:
         "../scripts/synthesize_sources.py"
 
@@ -22,15 +22,15 @@ rule assemble_dataset:
         manifest="results/datasets/{version}/manifest.tsv",
         images=directory("results/datasets/{version}/images"),
         labels=directory("results/datasets/{version}/labels"),
+    log:
+        "results/logs/assemble_dataset/{version}.log",
+    benchmark:
+        "results/benchmarks/assemble_dataset/{version}.tsv"
     params:
         sources=lambda wc: {
             name: config["sources"][name]
             for name in config["datasets"][wc.version]["sources"]
         },
-    log:
-        "results/logs/assemble_dataset/{version}.log",
-    benchmark:
-        "results/benchmarks/assemble_dataset/{version}.tsv"
     script:
         "../scripts/assemble_dataset.py"
 
@@ -42,12 +42,12 @@ rule normalize_dataset:
         images="results/datasets/{version}/images",
     output:
         directory("results/datasets/{version}/normalized"),
-    params:
-        normalize=config["normalize"],
     log:
         "results/logs/normalize_dataset/{version}.log",
     benchmark:
         "results/benchmarks/normalize_dataset/{version}.tsv"
+    params:
+        normalize=config["normalize"],
     script:
         "../scripts/normalize_dataset.py"
 
@@ -59,11 +59,11 @@ rule prepare_test_set:
     output:
         manifest="results/test/manifest.tsv",
         normalized=directory("results/test/normalized"),
-    params:
-        normalize=config["normalize"],
     log:
         "results/logs/prepare_test_set.log",
     benchmark:
         "results/benchmarks/prepare_test_set.tsv"
+    params:
+        normalize=config["normalize"],
     script:
         "../scripts/prepare_test_set.py"

@@ -8,12 +8,12 @@ rule ensemble_shard:
         ),
     output:
         temp("results/ensembles/{ensemble}/probabilities-{shard}.npz"),
-    params:
-        weights=lambda wc: config["ensembles"][wc.ensemble].get("weights"),
     log:
         "results/logs/ensemble_shard/{ensemble}-{shard}.log",
     benchmark:
         "results/benchmarks/ensemble_shard/{ensemble}-{shard}.tsv"
+    params:
+        weights=lambda wc: config["ensembles"][wc.ensemble].get("weights"),
     script:
         "../scripts/ensemble_shard.py"
 
@@ -24,11 +24,11 @@ rule separate_instances:
         "results/ensembles/{ensemble}/probabilities-{shard}.npz",
     output:
         "results/ensembles/{ensemble}/instances-{shard}.npz",
-    params:
-        postprocess=config["postprocess"],
     log:
         "results/logs/separate_instances/{ensemble}-{shard}.log",
     benchmark:
         "results/benchmarks/separate_instances/{ensemble}-{shard}.tsv"
+    params:
+        postprocess=config["postprocess"],
     script:
         "../scripts/separate_instances.py"

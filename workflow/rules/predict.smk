@@ -6,16 +6,16 @@ rule predict_shard:
         normalized="results/test/normalized",
     output:
         "results/predictions/{model}/probabilities-{shard}.npz",
-    params:
-        shard=lambda wc: int(wc.shard),
-        n_shards=len(SHARDS),
-        tta_views=config["predict"]["tta_views"],
-    threads: 1
-    resources:
-        gpu=1,
     log:
         "results/logs/predict_shard/{model}-{shard}.log",
     benchmark:
         "results/benchmarks/predict_shard/{model}-{shard}.tsv"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        shard=lambda wc: int(wc.shard),
+        n_shards=len(SHARDS),
+        tta_views=config["predict"]["tta_views"],
     script:
         "../scripts/predict_shard.py"

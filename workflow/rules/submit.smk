@@ -1,7 +1,9 @@
 rule write_submission:
     """Kaggle submission CSV (RLE per nucleus) of one ensemble, validated after writing."""
     input:
-        instances=expand("results/ensembles/{{ensemble}}/instances-{shard}.npz", shard=SHARDS),
+        instances=expand(
+            "results/ensembles/{{ensemble}}/instances-{shard}.npz", shard=SHARDS
+        ),
         manifest="results/test/manifest.tsv",
     output:
         "results/submissions/{ensemble}.csv",
@@ -14,9 +16,11 @@ rule write_submission:
 
 
 rule final_submission:
-    """Copy the configured final ensemble's submission to results/submission.csv."""
+    """Copy the final ensemble's submission to results/submission.csv (after scoring it,
+    when a solution is configured, so that one target runs the whole DAG)."""
     input:
-        f"results/submissions/{config['submission']}.csv",
+        submission=f"results/submissions/{config['submission']}.csv",
+        scores="results/scores.tsv" if config.get("solution") else [],
     output:
         "results/submission.csv",
     log:
@@ -24,22 +28,24 @@ rule final_submission:
     benchmark:
         "results/benchmarks/final_submission.tsv"
     shell:
-        "cp {input:q} {output:q} 2> {log:q}"
+        "cp {input.submission:q} {output:q} 2> {log:q}"
 
 
 rule score_submissions:
     """Per-image and mean DSB score of every ensemble's submission against the solution."""
     input:
-        submissions=expand("results/submissions/{ensemble}.csv", ensemble=config["ensembles"]),
+        submissions=expand(
+            "results/submissions/{ensemble}.csv", ensemble=config["ensembles"]
+        ),
         solution=config["solution"] or [],
         manifest="results/test/manifest.tsv",
     output:
         "results/scores.tsv",
-    params:
-        ensembles=list(config["ensembles"]),
     log:
         "results/logs/score_submissions.log",
     benchmark:
         "results/benchmarks/score_submissions.tsv"
+    params:
+        ensembles=list(config["ensembles"]),
     script:
         "../scripts/score_submissions.py"

@@ -7,16 +7,16 @@ rule train_model:
     output:
         model="results/models/{model}/model.pt",
         log_table="results/models/{model}/train_log.tsv",
-    params:
-        model=model_params,
-        split=lambda wc: config["datasets"][dataset_of(wc)],
-        postprocess=config["postprocess"],
-    threads: lambda wc: config["models"][wc.model].get("threads", 2)
-    resources:
-        gpu=1,
     log:
         "results/logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    threads: lambda wc: config["models"][wc.model].get("threads", 2)
+    resources:
+        gpu=1,
+    params:
+        model=model_params,
+        split=lambda wc: config["datasets"][dataset_of(wc)],
+        postprocess=config["postprocess"],
     script:
         "../scripts/train_model.py"

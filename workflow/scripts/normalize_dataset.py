@@ -9,7 +9,9 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     normalize_dataset(
-        Path(snakemake.input.manifest).parent, snakemake.output[0], NormalizeConfig(**snakemake.params.normalize)
+        Path(snakemake.input.manifest).parent,
+        snakemake.output[0],
+        NormalizeConfig(**snakemake.params.normalize),
     )
 
 

@@ -9,7 +9,9 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     prepare_test_set(
-        snakemake.input.images, Path(snakemake.output.manifest).parent, NormalizeConfig(**snakemake.params.normalize)
+        snakemake.input.images,
+        Path(snakemake.output.manifest).parent,
+        NormalizeConfig(**snakemake.params.normalize),
     )
 
 

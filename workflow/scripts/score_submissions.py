@@ -5,12 +5,14 @@ from nucseg.submission import score_submissions
 
 
 def main(snakemake):
-    score_submissions(
+    scores = score_submissions(
         dict(zip(snakemake.params.ensembles, snakemake.input.submissions, strict=True)),
         snakemake.input.solution,
         snakemake.input.manifest,
         snakemake.output[0],
     )
+    for row in scores[(scores.image_id == "mean") & (scores.category == "all")].itertuples():
+        print(f"nucseg: {row.ensemble}: mean DSB score {row.dsb:.4f}")
 
 
 run_script(main, snakemake)  # noqa: F821

@@ -8,7 +8,9 @@ from nucseg.scripting import run_script
 def main(snakemake):
     config = PostprocessConfig(**snakemake.params.postprocess)
     probabilities = load_arrays(snakemake.input[0])
-    instances = {k: instances_from_probability(v.astype("float32"), config) for k, v in probabilities.items()}
+    instances = {
+        k: instances_from_probability(v.astype("float32"), config) for k, v in probabilities.items()
+    }
     save_arrays(snakemake.output[0], instances)
 
 

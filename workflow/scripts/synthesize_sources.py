@@ -10,7 +10,9 @@ def main(snakemake):
     spec = snakemake.params.synthetic
     root = Path(snakemake.output.train).parent
     extra = {"shapes": spec["shapes"]} if spec.get("shapes") else {}
-    write_demo_sources(root, n_train=spec["n_train"], n_test=spec["n_test"], seed=spec["seed"], **extra)
+    write_demo_sources(
+        root, n_train=spec["n_train"], n_test=spec["n_test"], seed=spec["seed"], **extra
+    )
 
 
 run_script(main, snakemake)  # noqa: F821

@@ -5,7 +5,9 @@ from nucseg.submission import write_submission_from_shards
 
 
 def main(snakemake):
-    write_submission_from_shards(snakemake.input.instances, snakemake.input.manifest, snakemake.output[0])
+    write_submission_from_shards(
+        snakemake.input.instances, snakemake.input.manifest, snakemake.output[0]
+    )
 
 
 run_script(main, snakemake)  # noqa: F821

@@ -47,7 +47,9 @@ def read_image(path: Path | str) -> np.ndarray:
     except NucsegInputError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise NucsegInputError(f"{path}: not a readable image (unknown format or too large)") from None
+        raise NucsegInputError(
+            f"{path}: not a readable image (unknown format or too large)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise NucsegInputError(f"{path}: corrupt or truncated image ({error})") from None
 
@@ -73,7 +75,9 @@ def _read_tiff(path: Path) -> np.ndarray:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             if int(np.prod(page.shape[:2])) > MAX_PIXELS:
-                raise NucsegInputError(f"{path}: {page.shape} image exceeds {MAX_PIXELS} pixels; tile it")
+                raise NucsegInputError(
+                    f"{path}: {page.shape} image exceeds {MAX_PIXELS} pixels; tile it"
+                )
             array = page.asarray()
     except NucsegInputError:
         raise

@@ -47,7 +47,9 @@ def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
     """List the image folders of a stage1 tree, sorted by id, checking the layout."""
     root = Path(root)
     if not root.is_dir():
-        raise NucsegInputError(f"{root}: folder not found (expected a Kaggle stage1 layout <id>/images/<id>.png)")
+        raise NucsegInputError(
+            f"{root}: folder not found (expected a Kaggle stage1 layout <id>/images/<id>.png)"
+        )
     entries = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         image_id = check_image_id(folder.name, str(folder))
@@ -58,7 +60,9 @@ def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
         mask_dir = folder / "masks"
         masks = tuple(sorted(mask_dir.glob("*.png"))) if mask_dir.is_dir() else ()
         if require_masks and not masks:
-            raise NucsegInputError(f"{folder}: no masks/*.png (training images need one mask per nucleus)")
+            raise NucsegInputError(
+                f"{folder}: no masks/*.png (training images need one mask per nucleus)"
+            )
         entries.append(Stage1Entry(image_id, image_path, masks))
     if not entries:
         raise NucsegInputError(f"{root}: no image folders found (expected <id>/images/<id>.png)")
@@ -82,7 +86,10 @@ def read_mask_labels(
         if mask.ndim == 3:
             mask = mask[..., 0]
         if mask.shape != shape:
-            raise NucsegInputError(f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} but its image is {shape[0]}x{shape[1]}")
+            raise NucsegInputError(
+                f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} "
+                f"but its image is {shape[0]}x{shape[1]}"
+            )
         values = np.unique(mask)
         if values.size > 2 or (values.size == 2 and values[0] != 0):
             raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()}...)")
@@ -96,7 +103,9 @@ def read_mask_labels(
     # paint larger nuclei last so that they win contested pixels
     for index in np.argsort(areas, kind="stable"):
         if overlap == "error" and labels[masks[index]].any():
-            raise NucsegInputError(f"{mask_paths[index]}: mask overlaps another nucleus of the same image")
+            raise NucsegInputError(
+                f"{mask_paths[index]}: mask overlaps another nucleus of the same image"
+            )
         labels[masks[index]] = index + 1
     return _renumber(labels)
 
@@ -130,10 +139,14 @@ def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise NucsegInputError(f"{path}: CSV file not found")
     try:
-        table = pd.read_csv(path, dtype={"ImageId": str, "EncodedPixels": str}, keep_default_na=False)
+        table = pd.read_csv(
+            path, dtype={"ImageId": str, "EncodedPixels": str}, keep_default_na=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise NucsegInputError(f"{path}: not a readable CSV ({error})") from None
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise NucsegInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
+        raise NucsegInputError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}"
+        )
     return table

@@ -50,14 +50,18 @@ class ConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, config: ModelConfig):
         layers: list[nn.Module] = []
         for index in range(2):
-            conv = nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1)
+            conv = nn.Conv2d(
+                in_channels if index == 0 else out_channels, out_channels, 3, padding=1
+            )
             norm, act = nn.BatchNorm2d(out_channels), _activation(config.activation)
             if config.block_order == "conv-act-bn":
                 layers += [conv, act, norm]
             elif config.block_order == "conv-bn-act":
                 layers += [conv, norm, act]
             else:
-                raise NucsegInputError(f"net.block_order: {config.block_order!r} is not conv-act-bn or conv-bn-act")
+                raise NucsegInputError(
+                    f"net.block_order: {config.block_order!r} is not conv-act-bn or conv-bn-act"
+                )
         if config.dropout > 0:
             layers.append(nn.Dropout2d(config.dropout))
         super().__init__(*layers)
@@ -76,7 +80,9 @@ class UpStep(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1),
             )
         else:
-            raise NucsegInputError(f"net.upsample: {config.upsample!r} is not transpose or bilinear")
+            raise NucsegInputError(
+                f"net.upsample: {config.upsample!r} is not transpose or bilinear"
+            )
         self.conv = ConvBlock(2 * out_channels, out_channels, config)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -91,11 +97,16 @@ class UNet(nn.Module):
         self.config = config
         widths = [config.base_width * 2**level for level in range(config.depth + 1)]
         self.down = nn.ModuleList(
-            ConvBlock(config.in_channels if level == 0 else widths[level - 1], widths[level], config)
+            ConvBlock(
+                config.in_channels if level == 0 else widths[level - 1], widths[level], config
+            )
             for level in range(config.depth + 1)
         )
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(UpStep(widths[level + 1], widths[level], config) for level in reversed(range(config.depth)))
+        self.up = nn.ModuleList(
+            UpStep(widths[level + 1], widths[level], config)
+            for level in reversed(range(config.depth))
+        )
         self.head = nn.Conv2d(widths[0], config.out_channels, 1)
 
     @property
@@ -117,7 +128,9 @@ class UNet(nn.Module):
 def build_model(config: ModelConfig) -> UNet:
     """Instantiate the network named by ``config.arch``."""
     if config.arch != "unet":
-        raise NucsegInputError(f"net.arch: unknown architecture {config.arch!r}; expected one of {ARCHITECTURES}")
+        raise NucsegInputError(
+            f"net.arch: unknown architecture {config.arch!r}; expected one of {ARCHITECTURES}"
+        )
     return UNet(config)
 
 
