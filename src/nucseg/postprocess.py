@@ -25,9 +25,9 @@ class PostprocessConfig:
     removed.
     """
 
-    mask_threshold: float = 0.3
-    marker_threshold: float = 0.6
-    split_h: float = 1.0
+    mask_threshold: float = 0.5
+    marker_threshold: float = 0.7
+    split_h: float = 0.25
     min_size: int = 12
 
 
