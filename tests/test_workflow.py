@@ -116,5 +116,9 @@ def test_same_config_gives_byte_identical_outputs(workdir, tmp_path):
     (tmp_path / "config.yaml").write_text((workdir / "config.yaml").read_text())
     result = snakemake(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    for output in ["results/submission.csv", "results/scores.tsv", "results/datasets/v1/manifest.tsv"]:
+    for output in [
+        "results/submission.csv",
+        "results/scores.tsv",
+        "results/datasets/v1/manifest.tsv",
+    ]:
         assert (tmp_path / output).read_bytes() == (workdir / output).read_bytes(), output

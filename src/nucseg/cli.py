@@ -14,8 +14,8 @@ from nucseg.scripting import fail
 
 
 def _score(args: argparse.Namespace) -> None:
-    from nucseg.datasets import write_table
     from nucseg.io.kaggle import read_solution_csv
+    from nucseg.io.tables import write_table
     from nucseg.submission import read_submission, score_images, summarize_scores
 
     truth = read_solution_csv(args.solution)

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from nucseg.errors import NucsegInputError
-from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
 from nucseg.io.kaggle import list_stage1, read_mask_labels
+from nucseg.io.tables import write_table
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
 
 MANIFEST_COLUMNS = [
@@ -52,12 +52,6 @@ class SourceSpec:
 
 def _sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-def write_table(table: pd.DataFrame, path: Path | str) -> None:
-    """Write a TSV atomically (no index, '\\n' line ends)."""
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
 
 
 def read_manifest(path: Path | str) -> pd.DataFrame:

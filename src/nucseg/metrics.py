@@ -17,12 +17,18 @@ DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 
 
 def _sequential(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Relabel to 0..N keeping 0 as background; return the new labels and N."""
-    values, inverse = np.unique(labels, return_inverse=True)
-    inverse = inverse.reshape(labels.shape)
-    if values[0] != 0:  # no background pixel: shift so that 0 stays unused
-        return inverse + 1, values.size
-    return inverse, values.size - 1
+    """Relabel non-negative integer labels to 0..N keeping 0 as background; return them and N.
+
+    A lookup table over label values (one ``np.bincount``) avoids sorting the pixels.
+    """
+    flat = labels.ravel()
+    if flat.size and flat.min() < 0:
+        raise ValueError("instance labels must be non-negative")
+    present = np.bincount(flat) > 0 if flat.size else np.zeros(1, bool)
+    present[0] = False
+    lookup = np.zeros(present.size, np.int64)
+    lookup[present] = np.arange(1, present.sum() + 1)
+    return lookup[labels], int(present.sum())
 
 
 def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:

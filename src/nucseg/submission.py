@@ -16,7 +16,8 @@ import pandas as pd
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
-from nucseg.io.kaggle import _read_csv
+from nucseg.io.kaggle import read_csv_columns
+from nucseg.io.tables import write_table
 from nucseg.metrics import match_counts
 from nucseg.rle import decode_labels, encode_labels
 
@@ -42,7 +43,7 @@ def read_submission(path: Path | str, shapes: dict[str, tuple[int, int]]) -> dic
     ``{image_id: instance_labels}``.
     """
     path = Path(path)
-    table = _read_csv(path, ["ImageId", "EncodedPixels"])
+    table = read_csv_columns(path, ["ImageId", "EncodedPixels"])
     present = set(table["ImageId"])
     missing = sorted(set(shapes) - present)
     if missing:
@@ -125,7 +126,7 @@ def score_submissions(
     out_path: Path | str,
 ) -> pd.DataFrame:
     """Score each named submission: per-image rows, then mean rows overall and per category."""
-    from nucseg.datasets import read_manifest, write_table
+    from nucseg.datasets import read_manifest
     from nucseg.io.kaggle import read_solution_csv
 
     truth = read_solution_csv(solution_path)

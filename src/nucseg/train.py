@@ -20,11 +20,12 @@ import pandas as pd
 import torch
 
 from nucseg.augment import sample_batch
+from nucseg.io.tables import write_table
 from nucseg.losses import bce_soft_iou_loss
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import pad_to_multiple, predict_probability, save_checkpoint, select_device
+from nucseg.predict import predict_probability, save_checkpoint, select_device
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +122,8 @@ def train_model(
         optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
     )
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
-    # pad images smaller than the crop once instead of at every draw
-    images = [pad_to_multiple(i, 1) for i in data.train_images]
-    weights = np.array([i.size for i in images], float)
+    images = data.train_images
+    weights = np.array([i.size for i in images], float)  # crops drawn uniformly over pixels
     weights /= weights.sum()
     rows, best_score, best_epoch = [], -np.inf, 0
     for epoch in range(1, config.epochs + 1):
@@ -174,8 +174,6 @@ def train_model(
             log.info("early stop: no improvement for %d epochs", config.early_stop)
             break
     table = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    from nucseg.datasets import write_table
-
     write_table(table, out_log)
     return table
 

@@ -122,7 +122,7 @@ def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
     Rows with empty EncodedPixels mark images without nuclei.
     """
     path = Path(path)
-    table = _read_csv(path, ["ImageId", "EncodedPixels", "Height", "Width"])
+    table = read_csv_columns(path, ["ImageId", "EncodedPixels", "Height", "Width"])
     solution = {}
     for image_id, rows in table.groupby("ImageId", sort=True):
         heights, widths = rows["Height"].unique(), rows["Width"].unique()
@@ -135,7 +135,7 @@ def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
     return solution
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+def read_csv_columns(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise NucsegInputError(f"{path}: CSV file not found")
     try:
