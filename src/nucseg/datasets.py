@@ -21,7 +21,8 @@ import pandas as pd
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
-from nucseg.io.kaggle import list_stage1, read_mask_labels
+from nucseg.io.kaggle import list_stage1
+from nucseg.io.sources import SOURCE_FORMATS, list_source
 from nucseg.io.tables import write_table
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
 
@@ -37,7 +38,6 @@ MANIFEST_COLUMNS = [
     "sha256_image",
     "sha256_labels",
 ]
-SOURCE_FORMATS = ("kaggle_stage1",)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                 f"sources.{source.name}.format: unknown format {source.format!r}; "
                 f"expected one of {SOURCE_FORMATS}"
             )
-        for entry in list_stage1(source.path, require_masks=True):
+        for entry in list_source(source.format, source.path, overlap=source.overlap):
             if entry.image_id in seen:
                 raise NucsegInputError(
                     f"{entry.image_path}: image id {entry.image_id} "
@@ -84,7 +84,9 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                 )
             seen[entry.image_id] = source.name
             image = to_rgb8(read_image(entry.image_path))
-            labels = read_mask_labels(entry.mask_paths, image.shape[:2], overlap=source.overlap)
+            labels = entry.read_labels(image.shape[:2])
+            if labels.max() > np.iinfo(np.uint16).max:
+                raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
             labels = labels.astype(np.uint16)
             write_png(image, out_dir / "images" / f"{entry.image_id}.png")
             write_tiff(labels, out_dir / "labels" / f"{entry.image_id}.tif")
@@ -93,7 +95,7 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                 {
                     "id": entry.image_id,
                     "source": source.name,
-                    "origin": entry.image_id,
+                    "origin": entry.origin,
                     "category": detect_category(image),
                     "height": image.shape[0],
                     "width": image.shape[1],

@@ -21,7 +21,9 @@ Layout written by :func:`write_kaggle_stage1` (same as Kaggle's stage1_train / s
     <root>/<id>/masks/<mask_id>.png  # one 0/255 mask per nucleus (train only)
 
 and :func:`write_solution_csv` writes Kaggle's stage1_solution form
-``ImageId,EncodedPixels,Height,Width`` (one row per nucleus).
+``ImageId,EncodedPixels,Height,Width`` (one row per nucleus).  :func:`write_monuseg` writes
+TCGA/MoNuSeg-like H&E tiles with Aperio XML polygons and :func:`write_ctc` a Cell Tracking
+Challenge-like 16-bit sequence with sparse ground truth (see :mod:`nucseg.io.sources`).
 """
 
 from __future__ import annotations
@@ -333,3 +335,73 @@ def write_demo_sources(
     test = generate(SynthConfig(n_images=n_test, **common), "test")
     write_kaggle_stage1(test, root / "stage1_test", with_masks=False)
     write_solution_csv(test, root / "stage1_solution.csv")
+
+
+def _polygon_of(mask: np.ndarray) -> np.ndarray:
+    """Outline of a binary mask as ``K x 2`` (row, column) vertices (longest contour)."""
+    from skimage.measure import find_contours
+
+    contours = find_contours(np.pad(mask, 1).astype(float), 0.5)
+    return max(contours, key=len)[:-1] - 1  # closed contour: drop the repeated last point
+
+
+def _aperio_xml(polygons: list[np.ndarray]) -> str:
+    """Aperio ImageScope XML text with one Region per polygon (X = column, Y = row)."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<Annotations MicronsPerPixel="0.252">']
+    lines += ['<Annotation Id="1" Name="" ReadOnly="0" LineColor="65280">', "<Regions>"]
+    for number, points in enumerate(polygons, start=1):
+        lines.append(f'<Region Id="{number}" Type="0" Zoom="1" Selected="0">')
+        lines.append("<Vertices>")
+        lines += [f'<Vertex X="{col:.3f}" Y="{row:.3f}" Z="0" />' for row, col in points]
+        lines += ["</Vertices>", "</Region>"]
+    lines += ["</Regions>", "</Annotation>", "</Annotations>", ""]
+    return "\n".join(lines)
+
+
+def write_monuseg(
+    root: Path, *, n_tiles: int, seed: int, shape: tuple[int, int] = (1000, 1000)
+) -> None:
+    """Write TCGA/MoNuSeg-like H&E tiles: ``Tissue Images/<name>.tif`` (RGB) and
+    ``Annotations/<name>.xml`` (Aperio polygons traced from the rendered nuclei)."""
+    import tifffile
+
+    root = Path(root)
+    config = SynthConfig(
+        n_images=n_tiles, seed=seed, kind_weights=(0, 0, 1), shapes=(shape,), shape_weights=(1.0,)
+    )
+    for item in generate(config, "monuseg"):
+        name = f"TCGA-{item.image_id[:2].upper()}-{item.image_id[2:6].upper()}-01Z-00-DX1"
+        polygons = [
+            _polygon_of(item.instance_labels == label)
+            for label in range(1, int(item.instance_labels.max()) + 1)
+        ]
+        with atomic_path(root / "Tissue Images" / f"{name}.tif") as tmp:
+            tifffile.imwrite(tmp, item.pixels, photometric="rgb")
+        with atomic_path(root / "Annotations" / f"{name}.xml") as tmp:
+            tmp.write_text(_aperio_xml(polygons))
+
+
+def write_ctc(
+    root: Path,
+    *,
+    n_frames: int,
+    seed: int,
+    annotate_every: int = 3,
+    shape: tuple[int, int] = (256, 320),
+) -> None:
+    """Write a Cell Tracking Challenge-like 2D sequence: 16-bit ``01/tNNN.tif`` frames and
+    ``01_GT/SEG/man_segNNN.tif`` labels for every ``annotate_every``-th frame only."""
+    import tifffile
+
+    root = Path(root)
+    config = SynthConfig(
+        n_images=n_frames, seed=seed, kind_weights=(1, 0, 0), shapes=(shape,), shape_weights=(1.0,)
+    )
+    for frame, item in enumerate(generate(config, "ctc")):
+        gray = item.pixels[..., 0] if item.pixels.ndim == 3 else item.pixels
+        deep = (gray.astype(np.uint16) * 16 + 400).astype(np.uint16)  # 12-bit camera range
+        with atomic_path(root / "01" / f"t{frame:03d}.tif") as tmp:
+            tifffile.imwrite(tmp, deep)
+        if frame % annotate_every == 0:
+            with atomic_path(root / "01_GT" / "SEG" / f"man_seg{frame:03d}.tif") as tmp:
+                tifffile.imwrite(tmp, item.instance_labels.astype(np.uint16))

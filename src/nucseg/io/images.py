@@ -91,9 +91,10 @@ def _read_tiff(path: Path) -> np.ndarray:
 def to_rgb8(image: np.ndarray) -> np.ndarray:
     """Any image to ``H x W x 3`` uint8: drop alpha, replicate gray, rescale >8-bit depth."""
     if image.dtype != np.uint8:
+        # deeper images: scale by a robust maximum so that a few hot pixels do not darken all
         image = image.astype(np.float64)
-        top = image.max()
-        image = np.round(image * (255.0 / top)) if top > 0 else image
+        top = np.percentile(image, 99.99)
+        image = np.clip(np.round(image * (255.0 / top)), 0, 255) if top > 0 else image
         image = image.astype(np.uint8)
     if image.ndim == 2:
         return np.repeat(image[..., None], 3, axis=2)
@@ -123,3 +124,17 @@ def read_tiff(path: Path | str) -> np.ndarray:
 
 def _missing(path: Path | str) -> np.ndarray:
     raise NucsegInputError(f"{path}: file not found")
+
+
+def read_label_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """An instance-label image (TIFF/PNG) as int32 labels 1..N, checking dtype and size."""
+    labels = read_image(path)
+    if labels.dtype.kind not in "ui":
+        raise NucsegInputError(f"{path}: label image has dtype {labels.dtype}; expected integers")
+    if labels.ndim != 2 or labels.shape != shape:
+        raise NucsegInputError(f"{path}: label image is {labels.shape} but its frame is {shape}")
+    if labels.min() < 0:
+        raise NucsegInputError(f"{path}: label image has negative values")
+    values, inverse = np.unique(labels, return_inverse=True)
+    offset = 0 if values[0] == 0 else 1
+    return (inverse.reshape(shape) + offset).astype(np.int32)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ import pandas as pd
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image
+from nucseg.io.instances import crop_to_mask, paint_instances
+from nucseg.io.sources import SourceItem
 from nucseg.rle import decode_labels
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -69,18 +72,29 @@ def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
     return entries
 
 
+def list_items(root: Path, overlap: str) -> list[SourceItem]:
+    """The training images of a stage1 tree as :class:`~nucseg.io.sources.SourceItem`."""
+    return [
+        SourceItem(
+            e.image_id,
+            e.image_id,
+            e.image_path,
+            partial(read_mask_labels, e.mask_paths, overlap=overlap),
+        )
+        for e in list_stage1(root, require_masks=True)
+    ]
+
+
 def read_mask_labels(
     mask_paths: tuple[Path, ...], shape: tuple[int, int], *, overlap: str = "larger"
 ) -> np.ndarray:
     """Combine per-nucleus binary mask PNGs into instance labels 1..N (in path order).
 
     Each mask must have the image's ``shape``, hold only two values (0 and one positive
-    value) and be non-empty.  Where masks overlap, ``overlap='larger'`` gives the pixel to
-    the larger nucleus and ``'error'`` raises.
+    value) and be non-empty.  Overlaps follow ``overlap`` (see
+    :func:`nucseg.io.instances.paint_instances`).
     """
-    if overlap not in ("larger", "error"):
-        raise ValueError(f"overlap policy must be 'larger' or 'error', not {overlap!r}")
-    masks = []
+    nuclei = []
     for path in mask_paths:
         mask = read_image(path)
         if mask.ndim == 3:
@@ -93,27 +107,8 @@ def read_mask_labels(
         values = np.unique(mask)
         if values.size > 2 or (values.size == 2 and values[0] != 0):
             raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()}...)")
-        if values.max() == 0:
-            raise NucsegInputError(f"{path}: mask is empty (no nucleus pixel)")
-        masks.append(mask > 0)
-    labels = np.zeros(shape, np.int32)
-    if not masks:
-        return labels
-    areas = np.array([m.sum() for m in masks])
-    # paint larger nuclei last so that they win contested pixels
-    for index in np.argsort(areas, kind="stable"):
-        if overlap == "error" and labels[masks[index]].any():
-            raise NucsegInputError(
-                f"{mask_paths[index]}: mask overlaps another nucleus of the same image"
-            )
-        labels[masks[index]] = index + 1
-    return _renumber(labels)
-
-
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    values, inverse = np.unique(labels, return_inverse=True)
-    offset = 0 if values[0] == 0 else 1
-    return (inverse.reshape(labels.shape) + offset).astype(np.int32)
+        nuclei.append(crop_to_mask(mask > 0, str(path)))
+    return paint_instances(nuclei, shape, overlap=overlap)
 
 
 def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
