@@ -1,0 +1,70 @@
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nucseg.crops import crop_image, crop_starts
+from nucseg.datasets import SourceSpec, assemble_dataset
+from nucseg.folds import assign_folds, materialize_fold
+from nucseg.synth import write_demo_sources
+
+
+def test_crop_starts_cover_the_image_and_align_the_last_window():
+    assert crop_starts(1000, 256, 200) == [0, 200, 400, 600, 744]
+    assert crop_starts(100, 256, 200) == [0]
+
+
+def test_crops_drop_empty_tiles_and_keep_provenance():
+    labels = np.zeros((10, 20), np.int32)
+    labels[1:3, 1:3] = 7
+    labels[6:9, 15:19] = 9
+    crops = list(crop_image(np.arange(200).reshape(10, 20), labels, width=5, step=5))
+    assert [c.suffix for c in crops] == ["_r0_c0", "_r5_c15"]
+    assert crops[0].labels.max() == 1 and crops[1].image[0, 0] == 5 * 20 + 15
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 8), st.sampled_from("abc")), min_size=3, max_size=40),
+    st.integers(2, 5),
+    st.integers(0, 50),
+)
+def test_folds_never_split_an_origin(rows, n_folds, seed):
+    manifest = pd.DataFrame(
+        {"id": [f"i{k}" for k in range(len(rows))], "origin": [f"o{o}" for o, _ in rows]}
+    )
+    manifest["category"] = manifest["origin"].map({f"o{o}": c for o, c in rows})
+    folds = assign_folds(manifest, n_folds, seed)
+    assert folds.between(0, n_folds - 1).all()
+    assert (manifest.assign(fold=folds).groupby("origin")["fold"].nunique() == 1).all()
+
+
+def test_folds_are_stratified_by_category():
+    manifest = pd.DataFrame(
+        {
+            "id": [f"i{k}" for k in range(30)],
+            "origin": [f"o{k}" for k in range(30)],
+            "category": ["fluo"] * 20 + ["he"] * 10,
+        }
+    )
+    table = pd.crosstab(manifest["category"], assign_folds(manifest, 5, 0))
+    assert (table.loc["fluo"] == 4).all() and (table.loc["he"] == 2).all()
+
+
+def test_fold_folders_are_hardlinks_and_removable(tmp_path):
+    write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
+    manifest = assemble_dataset(
+        [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
+    )
+    folds = assign_folds(manifest, 2, 0)
+    counts = materialize_fold(tmp_path / "v1", manifest, folds, 0, tmp_path / "v1" / "folds" / "0")
+    assert counts["train"] + counts["valid"] == 4 and counts["valid"] > 0
+    image_id = manifest["id"].iloc[0]
+    side = "valid" if folds.iloc[0] == 0 else "train"
+    linked = tmp_path / "v1" / "folds" / "0" / side / "images" / f"{image_id}.png"
+    original = tmp_path / "v1" / "images" / f"{image_id}.png"
+    assert linked.stat().st_ino == original.stat().st_ino
+    import shutil
+
+    shutil.rmtree(tmp_path / "v1" / "folds")
+    assert original.is_file()
