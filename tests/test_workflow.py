@@ -122,3 +122,21 @@ def test_same_config_gives_byte_identical_outputs(workdir, tmp_path):
         "results/datasets/v1/manifest.tsv",
     ]:
         assert (tmp_path / output).read_bytes() == (workdir / output).read_bytes(), output
+
+
+def test_one_target_builds_one_dataset_version_from_every_format(tmp_path):
+    from nucseg.synth import write_ctc, write_monuseg
+
+    write_monuseg(tmp_path / "tcga", n_tiles=1, seed=1, shape=(96, 96))
+    write_ctc(tmp_path / "ctc" / "Fluo-SYN", n_frames=3, seed=1, annotate_every=2, shape=(64, 64))
+    config = tiny_config()
+    config["sources"]["tcga"] = {"format": "monuseg", "path": str(tmp_path / "tcga")}
+    config["sources"]["ctc"] = {"format": "ctc", "path": str(tmp_path / "ctc" / "Fluo-SYN")}
+    config["datasets"]["v2"] = {"sources": ["dsb_stage1_train", "tcga", "ctc"]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "results/datasets/v2/manifest.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = read_manifest(tmp_path / "results/datasets/v2/manifest.tsv")
+    assert set(manifest.source) == {"dsb_stage1_train", "tcga", "ctc"}
+    assert not (tmp_path / "results/datasets/v1").exists()  # only the version asked for
+    assert not (tmp_path / "results/models").exists()
