@@ -95,3 +95,38 @@ def test_assembly_mixes_every_format_with_categories_and_origins(tmp_path):
 def test_unknown_format_is_named():
     with pytest.raises(NucsegInputError, match="'zarr' is unknown"):
         list_source("zarr", ".")
+
+
+def _labels_csv_from_masks(root, csv_path):
+    """Turn a stage1_train tree into images + stage1_train_labels.csv (masks removed)."""
+    import shutil
+
+    from nucseg.io.kaggle import list_stage1, read_mask_labels
+    from nucseg.rle import encode_labels
+
+    lines = ["ImageId,EncodedPixels"]
+    expected = {}
+    for entry in list_stage1(root, require_masks=True):
+        shape = read_image(entry.image_path).shape[:2]
+        labels = read_mask_labels(entry.mask_paths, shape)
+        expected[entry.image_id] = labels
+        lines += [f"{entry.image_id},{rle}" for rle in encode_labels(labels).values()]
+        shutil.rmtree(entry.image_path.parents[1] / "masks")
+    csv_path.write_text("\n".join(lines) + "\n")
+    return expected
+
+
+def test_kaggle_nuclei_can_come_from_the_labels_csv(tmp_path):
+    from nucseg.io.sources import SourceOptions
+
+    write_demo_sources(tmp_path, n_train=3, n_test=1, seed=4, shapes=((64, 80),))
+    csv_path = tmp_path / "stage1_train_labels.csv"
+    expected = _labels_csv_from_masks(tmp_path / "stage1_train", csv_path)
+    items = list_source(
+        "kaggle_stage1", tmp_path / "stage1_train", SourceOptions(labels_csv=csv_path)
+    )
+    for item in items:
+        np.testing.assert_array_equal(item.read_labels((64, 80)), expected[item.image_id])
+    csv_path.write_text(csv_path.read_text() + "ffff,1 1\n")
+    with pytest.raises(NucsegInputError, match="image ffff has rows but no folder"):
+        list_source("kaggle_stage1", tmp_path / "stage1_train", SourceOptions(labels_csv=csv_path))

@@ -22,7 +22,7 @@ import pandas as pd
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
 from nucseg.io.kaggle import list_stage1
-from nucseg.io.sources import SOURCE_FORMATS, list_source
+from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
 from nucseg.io.tables import write_table
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
 
@@ -48,6 +48,7 @@ class SourceSpec:
     format: str
     path: Path
     overlap: str = "larger"  # what to do with overlapping masks: 'larger' or 'error'
+    labels_csv: Path | None = None  # kaggle_stage1 only: nuclei from a labels CSV
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -76,7 +77,8 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                 f"sources.{source.name}.format: unknown format {source.format!r}; "
                 f"expected one of {SOURCE_FORMATS}"
             )
-        for entry in list_source(source.format, source.path, overlap=source.overlap):
+        options = SourceOptions(source.overlap, source.labels_csv)
+        for entry in list_source(source.format, source.path, options):
             if entry.image_id in seen:
                 raise NucsegInputError(
                     f"{entry.image_path}: image id {entry.image_id} "

@@ -58,9 +58,9 @@ def synthetic_outputs():
 
 
 def dataset_sources(wildcards):
-    """Folders of the sources of dataset version ``wildcards.version``."""
-    names = config["datasets"][wildcards.version]["sources"]
-    return [config["sources"][name]["path"] for name in names]
+    """Folders (and labels CSVs) of the sources of dataset version ``wildcards.version``."""
+    specs = [config["sources"][name] for name in config["datasets"][wildcards.version]["sources"]]
+    return [spec["path"] for spec in specs] + [s["labels_csv"] for s in specs if s.get("labels_csv")]
 
 
 def dataset_of(wildcards):

@@ -8,7 +8,13 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     sources = [
-        SourceSpec(name, spec["format"], Path(spec["path"]), spec.get("overlap", "larger"))
+        SourceSpec(
+            name,
+            spec["format"],
+            Path(spec["path"]),
+            spec.get("overlap", "larger"),
+            Path(spec["labels_csv"]) if spec.get("labels_csv") else None,
+        )
         for name, spec in snakemake.params.sources.items()
     ]
     assemble_dataset(sources, Path(snakemake.output.manifest).parent)

@@ -18,15 +18,14 @@ from pathlib import Path
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_label_image
 from nucseg.io.kaggle import check_image_id
-from nucseg.io.sources import SourceItem
+from nucseg.io.sources import SourceItem, SourceOptions
 
 _FRAME = re.compile(r"^t(\d+)\.tif$")
 _SEQUENCE = re.compile(r"^\d+$")
 
 
-def list_items(root: Path, overlap: str) -> list[SourceItem]:
+def list_items(root: Path, options: SourceOptions) -> list[SourceItem]:
     """List the annotated frames of every sequence of a CTC dataset folder."""
-    del overlap  # label images cannot overlap
     if not root.is_dir():
         raise NucsegInputError(
             f"{root}: folder not found (expected a Cell Tracking Challenge dataset)"

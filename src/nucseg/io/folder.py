@@ -11,14 +11,13 @@ from pathlib import Path
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_label_image
 from nucseg.io.kaggle import check_image_id
-from nucseg.io.sources import SourceItem
+from nucseg.io.sources import SourceItem, SourceOptions
 
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 
 
-def list_items(root: Path, overlap: str) -> list[SourceItem]:
+def list_items(root: Path, options: SourceOptions) -> list[SourceItem]:
     """List image/label pairs; images without a label file are an error."""
-    del overlap  # label images cannot overlap
     if not root.is_dir():
         raise NucsegInputError(
             f"{root}: folder not found (expected <name>.png with <name>_label.tif)"

@@ -23,8 +23,8 @@ import pandas as pd
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image
 from nucseg.io.instances import crop_to_mask, paint_instances
-from nucseg.io.sources import SourceItem
-from nucseg.rle import decode_labels
+from nucseg.io.sources import SourceItem, SourceOptions
+from nucseg.rle import decode_labels, decode_rle
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -72,17 +72,47 @@ def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
     return entries
 
 
-def list_items(root: Path, overlap: str) -> list[SourceItem]:
-    """The training images of a stage1 tree as :class:`~nucseg.io.sources.SourceItem`."""
-    return [
-        SourceItem(
-            e.image_id,
-            e.image_id,
-            e.image_path,
-            partial(read_mask_labels, e.mask_paths, overlap=overlap),
-        )
-        for e in list_stage1(root, require_masks=True)
+def list_items(root: Path, options: SourceOptions) -> list[SourceItem]:
+    """The training images of a stage1 tree, nuclei from ``masks/*.png`` or, when
+    ``options.labels_csv`` is set, from that labels CSV."""
+    if options.labels_csv is None:
+        return [
+            SourceItem(
+                e.image_id,
+                e.image_id,
+                e.image_path,
+                partial(read_mask_labels, e.mask_paths, overlap=options.overlap),
+            )
+            for e in list_stage1(root, require_masks=True)
+        ]
+    path = Path(options.labels_csv)
+    table = read_csv_columns(path, ["ImageId", "EncodedPixels"])
+    rows = {str(k): g["EncodedPixels"].tolist() for k, g in table.groupby("ImageId", sort=True)}
+    entries = list_stage1(root, require_masks=False)
+    unknown = sorted(set(rows) - {e.image_id for e in entries})
+    if unknown:
+        raise NucsegInputError(f"{path}: image {unknown[0]} has rows but no folder in {root}")
+    items = []
+    for entry in entries:
+        if entry.image_id not in rows:
+            raise NucsegInputError(f"{path}: no rows for image {entry.image_id}")
+        where = f"{path} (image {entry.image_id})"
+        read = partial(labels_from_rle, rows[entry.image_id], where=where, overlap=options.overlap)
+        items.append(SourceItem(entry.image_id, entry.image_id, entry.image_path, read))
+    return items
+
+
+def labels_from_rle(
+    encodings: list[str], shape: tuple[int, int], *, where: str, overlap: str = "larger"
+) -> np.ndarray:
+    """Instance labels from one image's nucleus encodings (empty ones skipped), with the
+    overlap policy of :func:`nucseg.io.instances.paint_instances`."""
+    nuclei = [
+        crop_to_mask(decode_rle(rle, shape, where=where), f"{where} row {number}")
+        for number, rle in enumerate(encodings, start=1)
+        if isinstance(rle, str) and rle.strip()
     ]
+    return paint_instances(nuclei, shape, overlap=overlap)
 
 
 def read_mask_labels(

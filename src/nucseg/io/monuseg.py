@@ -24,7 +24,7 @@ from skimage.draw import polygon
 from nucseg.errors import NucsegInputError
 from nucseg.io.instances import NucleusMask, paint_instances
 from nucseg.io.kaggle import check_image_id
-from nucseg.io.sources import SourceItem
+from nucseg.io.sources import SourceItem, SourceOptions
 
 
 def read_polygons(path: Path) -> list[np.ndarray]:
@@ -69,7 +69,7 @@ def rasterise(path: Path, shape: tuple[int, int], overlap: str = "larger") -> np
     return paint_instances(nuclei, shape, overlap=overlap)
 
 
-def list_items(root: Path, overlap: str) -> list[SourceItem]:
+def list_items(root: Path, options: SourceOptions) -> list[SourceItem]:
     """List the annotated tiles of a MoNuSeg-style folder."""
     if not root.is_dir():
         raise NucsegInputError(f"{root}: folder not found (expected MoNuSeg tiles and XML)")
@@ -82,7 +82,7 @@ def list_items(root: Path, overlap: str) -> list[SourceItem]:
             raise NucsegInputError(f"{image_path}: no annotation {xml_path.name} in {xml_dir}")
         image_id = check_image_id(image_path.stem, str(image_path))
         items.append(
-            SourceItem(image_id, image_id, image_path, partial(_labels, xml_path, overlap))
+            SourceItem(image_id, image_id, image_path, partial(_labels, xml_path, options.overlap))
         )
     if not items:
         raise NucsegInputError(f"{root}: no .tif tiles found (expected 'Tissue Images/*.tif')")

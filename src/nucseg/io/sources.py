@@ -21,6 +21,19 @@ from nucseg.errors import NucsegInputError
 
 
 @dataclass(frozen=True)
+class SourceOptions:
+    """Per-source reading options (config ``sources.<name>``).
+
+    ``overlap``: policy for overlapping nuclei (:func:`nucseg.io.instances.paint_instances`).
+    ``labels_csv``: for ``kaggle_stage1``, read nuclei from a ``ImageId,EncodedPixels``
+    labels CSV (stage1_train_labels.csv) instead of ``masks/*.png``.
+    """
+
+    overlap: str = "larger"
+    labels_csv: Path | None = None
+
+
+@dataclass(frozen=True)
 class SourceItem:
     """One annotated image of a source.
 
@@ -35,7 +48,7 @@ class SourceItem:
     read_labels: Callable[[tuple[int, int]], np.ndarray]
 
 
-def _registry() -> dict[str, Callable[[Path, str], list[SourceItem]]]:
+def _registry() -> dict[str, Callable[[Path, SourceOptions], list[SourceItem]]]:
     from nucseg.io import ctc, folder, kaggle, monuseg
 
     return {
@@ -49,12 +62,17 @@ def _registry() -> dict[str, Callable[[Path, str], list[SourceItem]]]:
 SOURCE_FORMATS = ("kaggle_stage1", "monuseg", "ctc", "folder")
 
 
-def list_source(format_name: str, path: Path | str, *, overlap: str = "larger") -> list[SourceItem]:
+def list_source(
+    format_name: str, path: Path | str, options: SourceOptions | None = None
+) -> list[SourceItem]:
     """List the annotated images of a source folder in ``format_name``, sorted by id."""
     readers = _registry()
     if format_name not in readers:
         raise NucsegInputError(
             f"source format {format_name!r} is unknown; expected one of {SOURCE_FORMATS}"
         )
-    items = readers[format_name](Path(path), overlap)
+    options = options or SourceOptions()
+    if options.labels_csv is not None and format_name != "kaggle_stage1":
+        raise NucsegInputError(f"{path}: labels_csv is only read for format kaggle_stage1")
+    items = readers[format_name](Path(path), options)
     return sorted(items, key=lambda item: item.image_id)
