@@ -25,6 +25,7 @@ from nucseg.io.kaggle import list_stage1
 from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
 from nucseg.io.tables import write_table
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
+from nucseg.selection import RowSelector, balance_weights
 
 MANIFEST_COLUMNS = [
     "id",
@@ -37,6 +38,7 @@ MANIFEST_COLUMNS = [
     "mean_nucleus_area",
     "sha256_image",
     "sha256_labels",
+    "sampling_weight",
 ]
 
 
@@ -63,12 +65,24 @@ def read_manifest(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str})
 
 
-def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataFrame:
+def assemble_dataset(
+    sources: list[SourceSpec],
+    out_dir: Path | str,
+    *,
+    include: Path | str | None = None,
+    exclude: Path | str | None = None,
+    balance: str | None = None,
+) -> pd.DataFrame:
     """Read every source, check it, and write images, labels and ``manifest.tsv``.
 
-    Raises :class:`NucsegInputError` for unknown formats, unreadable files, bad masks and
-    ids that occur in more than one source.
+    ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`): only images
+    matching ``include`` (if given) and not matching ``exclude`` are kept.  ``balance`` names
+    a manifest column whose groups get equal total ``sampling_weight``.  Raises
+    :class:`NucsegInputError` for unknown formats, unreadable files, bad masks and ids that
+    occur in more than one source.
     """
+    keep = RowSelector(include) if include else None
+    drop = RowSelector(exclude) if exclude else None
     out_dir = Path(out_dir)
     rows, seen = [], {}
     for source in sources:
@@ -86,6 +100,14 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                 )
             seen[entry.image_id] = source.name
             image = to_rgb8(read_image(entry.image_path))
+            row = {
+                "id": entry.image_id,
+                "source": source.name,
+                "origin": entry.origin,
+                "category": detect_category(image),
+            }
+            if (keep and not keep.matches(row)) or (drop and drop.matches(row)):
+                continue
             labels = entry.read_labels(image.shape[:2])
             if labels.max() > np.iinfo(np.uint16).max:
                 raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
@@ -94,11 +116,8 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
             write_tiff(labels, out_dir / "labels" / f"{entry.image_id}.tif")
             areas = np.bincount(labels.ravel())[1:]
             rows.append(
-                {
-                    "id": entry.image_id,
-                    "source": source.name,
-                    "origin": entry.origin,
-                    "category": detect_category(image),
+                row
+                | {
                     "height": image.shape[0],
                     "width": image.shape[1],
                     "n_nuclei": int(labels.max()),
@@ -107,7 +126,11 @@ def assemble_dataset(sources: list[SourceSpec], out_dir: Path | str) -> pd.DataF
                     "sha256_labels": _sha256(labels),
                 }
             )
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values("id", kind="stable")
+    if not rows:
+        raise NucsegInputError(f"{out_dir}: no image left after include/exclude selection")
+    manifest = pd.DataFrame(rows).sort_values("id", kind="stable").reset_index(drop=True)
+    manifest["sampling_weight"] = np.round(balance_weights(manifest, balance), 6)
+    manifest = manifest[MANIFEST_COLUMNS]
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
 

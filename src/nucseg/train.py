@@ -58,6 +58,7 @@ class TrainData:
     valid_images: list[np.ndarray]
     valid_targets: list[np.ndarray]
     valid_labels: list[np.ndarray]
+    train_weights: list[float] | None = None  # per-image sampling weights (manifest)
 
 
 def seed_everything(seed: int) -> None:
@@ -123,7 +124,10 @@ def train_model(
     )
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
     images = data.train_images
-    weights = np.array([i.size for i in images], float)  # crops drawn uniformly over pixels
+    # crops drawn uniformly over pixels, times each image's sampling weight (balancing)
+    weights = np.array([i.size for i in images], float)
+    if data.train_weights is not None:
+        weights *= np.asarray(data.train_weights, float)
     weights /= weights.sum()
     rows, best_score, best_epoch = [], -np.inf, 0
     for epoch in range(1, config.epochs + 1):
@@ -202,4 +206,8 @@ def load_train_data(
 
     train_images, train_targets, _ = load(train_ids)
     valid_images, valid_targets, valid_labels = load(valid_ids)
-    return TrainData(train_images, train_targets, valid_images, valid_targets, valid_labels)
+    weight_of = manifest.set_index("id")["sampling_weight"]
+    weights = [float(weight_of[i]) for i in train_ids]
+    return TrainData(
+        train_images, train_targets, valid_images, valid_targets, valid_labels, weights
+    )

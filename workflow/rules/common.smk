@@ -59,8 +59,18 @@ def synthetic_outputs():
 
 def dataset_sources(wildcards):
     """Folders (and labels CSVs) of the sources of dataset version ``wildcards.version``."""
-    specs = [config["sources"][name] for name in config["datasets"][wildcards.version]["sources"]]
-    return [spec["path"] for spec in specs] + [s["labels_csv"] for s in specs if s.get("labels_csv")]
+    specs = [
+        config["sources"][name]
+        for name in config["datasets"][wildcards.version]["sources"]
+    ]
+    selections = [
+        config["datasets"][wildcards.version].get(k) for k in ("include", "exclude")
+    ]
+    return (
+        [spec["path"] for spec in specs]
+        + [s["labels_csv"] for s in specs if s.get("labels_csv")]
+        + [path for path in selections if path]
+    )
 
 
 def dataset_of(wildcards):

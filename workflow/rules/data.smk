@@ -31,6 +31,10 @@ rule assemble_dataset:
             name: config["sources"][name]
             for name in config["datasets"][wc.version]["sources"]
         },
+        selection=lambda wc: {
+            key: config["datasets"][wc.version].get(key)
+            for key in ("include", "exclude", "balance")
+        },
     script:
         "../scripts/assemble_dataset.py"
 

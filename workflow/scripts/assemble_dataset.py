@@ -17,7 +17,7 @@ def main(snakemake):
         )
         for name, spec in snakemake.params.sources.items()
     ]
-    assemble_dataset(sources, Path(snakemake.output.manifest).parent)
+    assemble_dataset(sources, Path(snakemake.output.manifest).parent, **snakemake.params.selection)
 
 
 run_script(main, snakemake)  # noqa: F821

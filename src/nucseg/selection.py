@@ -1,0 +1,54 @@
+"""Choosing and weighting the images of a dataset version.
+
+Include/exclude lists are CSV files whose columns are manifest columns (``id``, ``source``,
+``origin``, ``category``); a row selects the images whose values equal all of the row's
+non-empty cells.  For example a whitelist with the single column ``id`` lists images, and a
+blacklist row ``source=dsb,category=histology`` drops the H&E images of one source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nucseg.errors import NucsegInputError
+
+SELECTABLE_COLUMNS = ("id", "source", "origin", "category")
+
+
+class RowSelector:
+    """The rows of an include or exclude CSV, matched against manifest rows."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise NucsegInputError(f"{self.path}: selection CSV not found")
+        try:
+            table = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise NucsegInputError(f"{self.path}: not a readable CSV ({error})") from None
+        unknown = [c for c in table.columns if c not in SELECTABLE_COLUMNS]
+        if unknown or table.columns.empty:
+            raise NucsegInputError(
+                f"{self.path}: column(s) {unknown or '(none)'} unknown; "
+                f"use any of {SELECTABLE_COLUMNS}"
+            )
+        self.rules = [{k: v for k, v in row.items() if v != ""} for row in table.to_dict("records")]
+
+    def matches(self, row: dict) -> bool:
+        """True if any rule's cells all equal the row's values."""
+        return any(all(str(row[k]) == v for k, v in rule.items()) for rule in self.rules)
+
+
+def balance_weights(manifest: pd.DataFrame, column: str | None) -> np.ndarray:
+    """Sampling weight per row so that every group of ``column`` weighs the same in total
+    (oversampling as weights, not copies); mean weight 1.  ``None``: all ones."""
+    if column is None or manifest.empty:
+        return np.ones(len(manifest))
+    if column not in manifest.columns:
+        raise NucsegInputError(f"balance: unknown manifest column {column!r}")
+    group_sizes = manifest.groupby(column)[column].transform("size").to_numpy(float)
+    weights = 1.0 / group_sizes
+    return weights * len(manifest) / weights.sum()

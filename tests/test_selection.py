@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from nucseg.datasets import SourceSpec, assemble_dataset
+from nucseg.errors import NucsegInputError
+from nucseg.selection import RowSelector, balance_weights
+from nucseg.synth import write_demo_sources
+
+
+def test_selector_rows_match_on_all_their_non_empty_cells(tmp_path):
+    (tmp_path / "s.csv").write_text("source,category\ndsb,histology\n,brightfield\n")
+    selector = RowSelector(tmp_path / "s.csv")
+    assert selector.matches({"id": "a", "source": "dsb", "origin": "a", "category": "histology"})
+    assert selector.matches({"id": "b", "source": "tcga", "origin": "b", "category": "brightfield"})
+    assert not selector.matches(
+        {"id": "c", "source": "tcga", "origin": "c", "category": "histology"}
+    )
+
+
+def test_selector_with_unknown_column_is_named(tmp_path):
+    (tmp_path / "s.csv").write_text("colour\nblue\n")
+    with pytest.raises(NucsegInputError, match=r"s\.csv: column\(s\) \['colour'\] unknown"):
+        RowSelector(tmp_path / "s.csv")
+
+
+def test_balance_gives_each_group_equal_total_weight():
+    manifest = pd.DataFrame({"category": ["a"] * 6 + ["b"] * 2})
+    weights = balance_weights(manifest, "category")
+    assert np.isclose(weights[:6].sum(), weights[6:].sum()) and np.isclose(weights.mean(), 1)
+    assert (balance_weights(manifest, None) == 1).all()
+
+
+def test_assembly_applies_include_exclude_and_balance(tmp_path):
+    write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
+    source = [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")]
+    everything = assemble_dataset(source, tmp_path / "all", balance="category")
+    assert np.isclose(
+        everything.groupby("category").sampling_weight.sum().std(ddof=0), 0, atol=1e-5
+    )
+    chosen = everything.id.iloc[:2].tolist()
+    (tmp_path / "keep.csv").write_text("id\n" + "\n".join(chosen) + "\n")
+    (tmp_path / "drop.csv").write_text(f"id\n{chosen[0]}\n")
+    subset = assemble_dataset(
+        source, tmp_path / "sub", include=tmp_path / "keep.csv", exclude=tmp_path / "drop.csv"
+    )
+    assert subset.id.tolist() == [chosen[1]]
+    assert sorted(p.stem for p in (tmp_path / "sub" / "images").iterdir()) == [chosen[1]]
