@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nucseg.datasets import SourceSpec, assemble_dataset, holdout_split, read_manifest
+from nucseg.datasets import SourceSpec, assemble_dataset, read_manifest
 from nucseg.errors import NucsegInputError
+from nucseg.folds import holdout_split
 from nucseg.io.images import read_tiff
 from nucseg.synth import write_demo_sources
 

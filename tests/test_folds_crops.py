@@ -4,8 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nucseg.crops import crop_image, crop_starts
-from nucseg.datasets import SourceSpec, assemble_dataset
-from nucseg.folds import assign_folds, materialize_fold
+from nucseg.datasets import SourceSpec, assemble_dataset, normalize_dataset
+from nucseg.folds import assign_folds, fold_sides, materialize_fold
+from nucseg.normalize import NormalizeConfig
 from nucseg.synth import write_demo_sources
 
 
@@ -56,11 +57,12 @@ def test_fold_folders_are_hardlinks_and_removable(tmp_path):
     manifest = assemble_dataset(
         [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
     )
-    folds = assign_folds(manifest, 2, 0)
-    counts = materialize_fold(tmp_path / "v1", manifest, folds, 0, tmp_path / "v1" / "folds" / "0")
+    normalize_dataset(tmp_path / "v1", tmp_path / "v1" / "normalized", NormalizeConfig())
+    sides = fold_sides(manifest, folds=2, fold=0, valid_fraction=0.0, seed=0)
+    counts = materialize_fold(tmp_path / "v1", manifest, sides, tmp_path / "v1" / "folds" / "0")
     assert counts["train"] + counts["valid"] == 4 and counts["valid"] > 0
     image_id = manifest["id"].iloc[0]
-    side = "valid" if folds.iloc[0] == 0 else "train"
+    side = sides.iloc[0]
     linked = tmp_path / "v1" / "folds" / "0" / side / "images" / f"{image_id}.png"
     original = tmp_path / "v1" / "images" / f"{image_id}.png"
     assert linked.stat().st_ino == original.stat().st_ino

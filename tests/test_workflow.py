@@ -17,6 +17,7 @@ RULES = [
     "assemble_dataset",
     "normalize_dataset",
     "prepare_test_set",
+    "materialize_fold",
     "train_model",
     "predict_shard",
     "ensemble_shard",
@@ -91,6 +92,10 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
             "models.unet16.dataset names unknown dataset version 'v9'",
         ),
         (lambda c: c["models"]["unet16"]["train"].update(epochs="ten"), "ten"),
+        (
+            lambda c: c["models"]["unet16"].update(fold=1),
+            "models.unet16.fold is 1 but dataset v1 has 1 fold(s)",
+        ),
     ],
 )
 def test_bad_config_fails_with_the_key_named(tmp_path, edit, message):
@@ -140,3 +145,21 @@ def test_one_target_builds_one_dataset_version_from_every_format(tmp_path):
     assert set(manifest.source) == {"dsb_stage1_train", "tcga", "ctc"}
     assert not (tmp_path / "results/datasets/v1").exists()  # only the version asked for
     assert not (tmp_path / "results/models").exists()
+
+
+def test_k_fold_split_is_materialised_as_hardlinks_grouped_by_origin(tmp_path):
+    config = tiny_config()
+    config["datasets"]["v1"]["cv"] = {"folds": 3, "seed": 1}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    targets = [f"results/datasets/v1/folds/{k}" for k in range(3)]
+    result = snakemake(tmp_path, *targets)
+    assert result.returncode == 0, result.stderr[-3000:]
+    splits = [pd.read_csv(tmp_path / t / "split.tsv", sep="\t") for t in targets]
+    valid_sets = [set(s.id[s.side == "valid"]) for s in splits]
+    assert set().union(*valid_sets) == set(splits[0].id)  # every image validated exactly once
+    assert sum(len(v) for v in valid_sets) == len(splits[0])
+    image_id = splits[0].id.iloc[0]
+    side = splits[0].side.iloc[0]
+    linked = tmp_path / targets[0] / side / "normalized" / f"{image_id}.tif"
+    original = tmp_path / "results/datasets/v1/normalized" / f"{image_id}.tif"
+    assert linked.stat().st_ino == original.stat().st_ino

@@ -172,25 +172,3 @@ def prepare_test_set(
 def load_normalized(folder: Path | str, ids: list[str]) -> dict[str, np.ndarray]:
     """Load normalised float32 images by id."""
     return {image_id: read_tiff(Path(folder) / f"{image_id}.tif") for image_id in ids}
-
-
-def holdout_split(
-    manifest: pd.DataFrame, valid_fraction: float, seed: int
-) -> tuple[list[str], list[str]]:
-    """Split ids into (train, valid), grouped by ``origin`` and stratified by ``category``.
-
-    All images of one origin fall on the same side.  Each category contributes
-    ``round(valid_fraction * n_origins)`` origins to validation (at least one when it has two
-    or more origins and ``valid_fraction > 0``).
-    """
-    rng = np.random.default_rng(seed)
-    origins = manifest.groupby("origin", sort=True)["category"].first()
-    valid_origins: set[str] = set()
-    for _category, group in origins.groupby(origins, sort=True):
-        names = group.index.to_numpy()
-        n_valid = int(round(valid_fraction * names.size))
-        if valid_fraction > 0 and names.size >= 2:
-            n_valid = max(1, min(n_valid, names.size - 1))
-        valid_origins.update(rng.permutation(names)[:n_valid].tolist())
-    is_valid = manifest["origin"].isin(valid_origins)
-    return manifest.loc[~is_valid, "id"].tolist(), manifest.loc[is_valid, "id"].tolist()

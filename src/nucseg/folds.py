@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nucseg.io.tables import write_table
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,46 @@ def assign_folds(manifest: pd.DataFrame, n_folds: int, seed: int) -> pd.Series:
     return manifest["origin"].map(fold_of_origin).astype(int)
 
 
+def holdout_split(
+    manifest: pd.DataFrame, valid_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Split ids into (train, valid), grouped by ``origin`` and stratified by ``category``.
+
+    All images of one origin fall on the same side.  Each category contributes
+    ``round(valid_fraction * n_origins)`` origins to validation (at least one when it has two
+    or more origins and ``valid_fraction > 0``).
+    """
+    rng = np.random.default_rng(seed)
+    origins = manifest.groupby("origin", sort=True)["category"].first()
+    valid_origins: set[str] = set()
+    for _category, group in origins.groupby(origins, sort=True):
+        names = group.index.to_numpy()
+        n_valid = int(round(valid_fraction * names.size))
+        if valid_fraction > 0 and names.size >= 2:
+            n_valid = max(1, min(n_valid, names.size - 1))
+        valid_origins.update(rng.permutation(names)[:n_valid].tolist())
+    is_valid = manifest["origin"].isin(valid_origins)
+    return manifest.loc[~is_valid, "id"].tolist(), manifest.loc[is_valid, "id"].tolist()
+
+
+def fold_sides(
+    manifest: pd.DataFrame, *, folds: int, fold: int, valid_fraction: float, seed: int
+) -> pd.Series:
+    """``'train'`` or ``'valid'`` for every row, for fold ``fold`` of a ``folds``-fold split.
+
+    ``folds == 1`` is one hold-out split of ``valid_fraction`` (:func:`holdout_split`);
+    ``folds >= 2`` uses :func:`assign_folds` and validates on fold ``fold``.
+    """
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} does not exist in a {folds}-fold split")
+    if folds == 1:
+        _train, valid = holdout_split(manifest, valid_fraction, seed)
+        is_valid = manifest["id"].isin(valid)
+    else:
+        is_valid = assign_folds(manifest, folds, seed) == fold
+    return pd.Series(np.where(is_valid, "valid", "train"), index=manifest.index)
+
+
 def _link_or_copy(source: Path, target: Path) -> bool:
     """Hardlink ``source`` to ``target``; copy when links are impossible. True if linked."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,27 +92,26 @@ def _link_or_copy(source: Path, target: Path) -> bool:
         return False
 
 
+FOLD_CONTENTS = (("images", ".png"), ("labels", ".tif"), ("normalized", ".tif"))
+
+
 def materialize_fold(
-    dataset_dir: Path | str,
-    manifest: pd.DataFrame,
-    folds: pd.Series,
-    fold: int,
-    out_dir: Path | str,
+    dataset_dir: Path | str, manifest: pd.DataFrame, sides: pd.Series, out_dir: Path | str
 ) -> dict[str, int]:
-    """Write ``<out_dir>/{train,valid}/{images,labels}/`` for ``fold`` as hardlinks into the
-    dataset version (a copy, with a warning, where the file system refuses links).
+    """Write ``<out_dir>/{train,valid}/{images,labels,normalized}/`` as hardlinks into the
+    dataset version (a copy, with a warning, where the file system refuses links) and
+    ``<out_dir>/split.tsv`` (id, side).
 
     Deleting ``out_dir`` never touches the originals.  Returns image counts per side.
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     copied = 0
-    counts = {"train": 0, "valid": 0}
-    for image_id, in_valid in zip(manifest["id"], folds == fold, strict=True):
-        side = "valid" if in_valid else "train"
-        counts[side] += 1
-        for kind, suffix in (("images", ".png"), ("labels", ".tif")):
+    for image_id, side in zip(manifest["id"], sides, strict=True):
+        for kind, suffix in FOLD_CONTENTS:
             source = dataset_dir / kind / f"{image_id}{suffix}"
             copied += not _link_or_copy(source, out_dir / side / kind / f"{image_id}{suffix}")
     if copied:
         log.warning("%d files copied instead of hardlinked (file system without links?)", copied)
-    return counts
+    split = pd.DataFrame({"id": manifest["id"].to_numpy(), "side": sides.to_numpy()})
+    write_table(split, out_dir / "split.tsv")
+    return split["side"].value_counts().reindex(["train", "valid"], fill_value=0).to_dict()

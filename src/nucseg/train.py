@@ -182,31 +182,29 @@ def train_model(
     return table
 
 
-def load_train_data(
-    manifest_path: Path | str,
-    normalized_dir: Path | str,
-    labels_dir: Path | str,
-    *,
-    valid_fraction: float,
-    seed: int,
-) -> TrainData:
-    """Load a dataset version's normalised images and labels, split into train and valid."""
-    from nucseg.datasets import holdout_split, load_normalized, read_manifest
+def load_train_data(manifest_path: Path | str, fold_dir: Path | str) -> TrainData:
+    """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
+    targets and labels per side, and each training image's sampling weight."""
+    from nucseg.datasets import load_normalized, read_manifest
     from nucseg.io.images import read_tiff
     from nucseg.targets import semantic_target
 
-    manifest = read_manifest(manifest_path)
-    train_ids, valid_ids = holdout_split(manifest, valid_fraction, seed)
+    fold_dir = Path(fold_dir)
+    split = read_manifest(fold_dir / "split.tsv")
+    train_ids = split.loc[split.side == "train", "id"].tolist()
+    valid_ids = split.loc[split.side == "valid", "id"].tolist()
     log.info("%d training and %d validation images", len(train_ids), len(valid_ids))
 
-    def load(ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        images = load_normalized(normalized_dir, ids)
-        labels = [read_tiff(Path(labels_dir) / f"{i}.tif").astype(np.int32) for i in ids]
+    def load(
+        side: str, ids: list[str]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        images = load_normalized(fold_dir / side / "normalized", ids)
+        labels = [read_tiff(fold_dir / side / "labels" / f"{i}.tif").astype(np.int32) for i in ids]
         return [images[i] for i in ids], [semantic_target(lab) for lab in labels], labels
 
-    train_images, train_targets, _ = load(train_ids)
-    valid_images, valid_targets, valid_labels = load(valid_ids)
-    weight_of = manifest.set_index("id")["sampling_weight"]
+    train_images, train_targets, _ = load("train", train_ids)
+    valid_images, valid_targets, valid_labels = load("valid", valid_ids)
+    weight_of = read_manifest(manifest_path).set_index("id")["sampling_weight"]
     weights = [float(weight_of[i]) for i in train_ids]
     return TrainData(
         train_images, train_targets, valid_images, valid_targets, valid_labels, weights

@@ -19,6 +19,11 @@ def _check_references():
             raise WorkflowError(
                 f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'"
             )
+        n_folds = config["datasets"][spec["dataset"]].get("cv", {}).get("folds", 1)
+        if spec.get("fold", 0) >= n_folds:
+            raise WorkflowError(
+                f"config: models.{model}.fold is {spec['fold']} but dataset {spec['dataset']} has {n_folds} fold(s)"
+            )
     for ensemble, spec in config["ensembles"].items():
         for model in spec["models"]:
             if model not in config["models"]:
@@ -46,6 +51,7 @@ wildcard_constraints:
     model="[A-Za-z0-9_]+",
     ensemble="[A-Za-z0-9_]+",
     shard="[0-9]{3}",
+    fold="[0-9]+",
 
 
 def synthetic_outputs():
@@ -75,6 +81,12 @@ def dataset_sources(wildcards):
 
 def dataset_of(wildcards):
     return config["models"][wildcards.model]["dataset"]
+
+
+def fold_dir_of(wildcards):
+    """The materialised fold folder a model trains on."""
+    fold = config["models"][wildcards.model].get("fold", 0)
+    return f"results/datasets/{dataset_of(wildcards)}/folds/{fold}"
 
 
 def model_params(wildcards):

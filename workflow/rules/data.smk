@@ -71,3 +71,23 @@ rule prepare_test_set:
         normalize=config["normalize"],
     script:
         "../scripts/prepare_test_set.py"
+
+
+rule materialize_fold:
+    """Hardlink one fold of a dataset version into train/ and valid/ (grouped by origin)."""
+    input:
+        manifest="results/datasets/{version}/manifest.tsv",
+        images="results/datasets/{version}/images",
+        labels="results/datasets/{version}/labels",
+        normalized="results/datasets/{version}/normalized",
+    output:
+        directory("results/datasets/{version}/folds/{fold}"),
+    log:
+        "results/logs/materialize_fold/{version}-{fold}.log",
+    benchmark:
+        "results/benchmarks/materialize_fold/{version}-{fold}.tsv"
+    params:
+        cv=lambda wc: config["datasets"][wc.version].get("cv", {}),
+        fold=lambda wc: int(wc.fold),
+    script:
+        "../scripts/materialize_fold.py"

@@ -1,9 +1,8 @@
 rule train_model:
-    """Train one model of config `models:` on its dataset version (a GPU job when one exists)."""
+    """Train one model of config `models:` on its fold of its dataset version (a GPU job when one exists)."""
     input:
         manifest=lambda wc: f"results/datasets/{dataset_of(wc)}/manifest.tsv",
-        normalized=lambda wc: f"results/datasets/{dataset_of(wc)}/normalized",
-        labels=lambda wc: f"results/datasets/{dataset_of(wc)}/labels",
+        fold=fold_dir_of,
     output:
         model="results/models/{model}/model.pt",
         log_table="results/models/{model}/train_log.tsv",
@@ -16,7 +15,6 @@ rule train_model:
         gpu=1,
     params:
         model=model_params,
-        split=lambda wc: config["datasets"][dataset_of(wc)],
         postprocess=config["postprocess"],
     script:
         "../scripts/train_model.py"

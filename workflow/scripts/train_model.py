@@ -1,4 +1,4 @@
-"""Train one model on its dataset version."""
+"""Train one model on its fold of its dataset version."""
 
 from nucseg.models import ModelConfig
 from nucseg.postprocess import PostprocessConfig
@@ -7,16 +7,9 @@ from nucseg.train import TrainConfig, load_train_data, train_model
 
 
 def main(snakemake):
-    spec, split = snakemake.params.model, snakemake.params.split
-    data = load_train_data(
-        snakemake.input.manifest,
-        snakemake.input.normalized,
-        snakemake.input.labels,
-        valid_fraction=split.get("valid_fraction", 0.15),
-        seed=split.get("split_seed", 0),
-    )
+    spec = snakemake.params.model
     train_model(
-        data,
+        load_train_data(snakemake.input.manifest, snakemake.input.fold),
         ModelConfig(**spec.get("net", {})),
         TrainConfig(**spec.get("train", {})),
         snakemake.output.model,
