@@ -84,6 +84,7 @@ def fold_sides(
 def _link_or_copy(source: Path, target: Path) -> bool:
     """Hardlink ``source`` to ``target``; copy when links are impossible. True if linked."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)  # a stale file must not make a link look impossible
     try:
         os.link(source, target)
         return True
