@@ -70,3 +70,18 @@ def test_fold_folders_are_hardlinks_and_removable(tmp_path):
 
     shutil.rmtree(tmp_path / "v1" / "folds")
     assert original.is_file()
+
+
+def test_assembly_crops_large_tiles_and_keeps_their_origin(tmp_path):
+    from nucseg.synth import write_monuseg
+
+    write_monuseg(tmp_path / "tcga", n_tiles=1, seed=1, shape=(200, 200))
+    manifest = assemble_dataset(
+        [SourceSpec("tcga", "monuseg", tmp_path / "tcga", crop=(96, 80))], tmp_path / "v"
+    )
+    assert len(manifest) == 9 and manifest.origin.nunique() == 1  # starts 0, 80, 104 per axis
+    assert (manifest.height == 96).all() and (manifest.n_nuclei > 0).all()
+    assert set(manifest.category) == {"histology"}
+    assert manifest.id.str.contains("_r104_c80").any()
+    folds = assign_folds(manifest.assign(origin=manifest.origin), 2, 0)
+    assert folds.nunique() == 1  # all crops of the one original on one side

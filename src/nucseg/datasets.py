@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
 from nucseg.io.kaggle import list_stage1
@@ -51,6 +52,7 @@ class SourceSpec:
     path: Path
     overlap: str = "larger"  # what to do with overlapping masks: 'larger' or 'error'
     labels_csv: Path | None = None  # kaggle_stage1 only: nuclei from a labels CSV
+    crop: tuple[int, int] | None = None  # (width, step): cut images into tiles with nuclei
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -65,6 +67,23 @@ def read_manifest(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str})
 
 
+def _write_piece(out_dir: Path, image_id: str, image: np.ndarray, labels: np.ndarray) -> dict:
+    """Write one image and its labels; return its manifest fields beyond the source ones."""
+    labels = labels.astype(np.uint16)
+    write_png(image, out_dir / "images" / f"{image_id}.png")
+    write_tiff(labels, out_dir / "labels" / f"{image_id}.tif")
+    areas = np.bincount(labels.ravel())[1:]
+    return {
+        "id": image_id,
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "n_nuclei": int(labels.max()),
+        "mean_nucleus_area": round(float(areas.mean()), 2) if areas.size else 0.0,
+        "sha256_image": _sha256(image),
+        "sha256_labels": _sha256(labels),
+    }
+
+
 def assemble_dataset(
     sources: list[SourceSpec],
     out_dir: Path | str,
@@ -75,8 +94,11 @@ def assemble_dataset(
 ) -> pd.DataFrame:
     """Read every source, check it, and write images, labels and ``manifest.tsv``.
 
-    ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`): only images
-    matching ``include`` (if given) and not matching ``exclude`` are kept.  ``balance`` names
+    Sources with ``crop`` are cut into tiles containing nuclei (:func:`nucseg.crops.crop_image`),
+    ids ``<id>_r<top>_c<left>``, sharing the original's origin and category.
+    ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`), matched against the
+    original images: only images matching ``include`` (if given) and not matching
+    ``exclude`` are kept.  ``balance`` names
     a manifest column whose groups get equal total ``sampling_weight``.  Raises
     :class:`NucsegInputError` for unknown formats, unreadable files, bad masks and ids that
     occur in more than one source.
@@ -111,21 +133,16 @@ def assemble_dataset(
             labels = entry.read_labels(image.shape[:2])
             if labels.max() > np.iinfo(np.uint16).max:
                 raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
-            labels = labels.astype(np.uint16)
-            write_png(image, out_dir / "images" / f"{entry.image_id}.png")
-            write_tiff(labels, out_dir / "labels" / f"{entry.image_id}.tif")
-            areas = np.bincount(labels.ravel())[1:]
-            rows.append(
-                row
-                | {
-                    "height": image.shape[0],
-                    "width": image.shape[1],
-                    "n_nuclei": int(labels.max()),
-                    "mean_nucleus_area": round(float(areas.mean()), 2) if areas.size else 0.0,
-                    "sha256_image": _sha256(image),
-                    "sha256_labels": _sha256(labels),
-                }
-            )
+            if source.crop:
+                width, step = source.crop
+                pieces = [
+                    (f"{entry.image_id}{c.suffix}", c.image, c.labels)
+                    for c in crop_image(image, labels, width=width, step=step)
+                ]
+            else:
+                pieces = [(entry.image_id, image, labels)]
+            for piece_id, piece_image, piece_labels in pieces:
+                rows.append(row | _write_piece(out_dir, piece_id, piece_image, piece_labels))
     if not rows:
         raise NucsegInputError(f"{out_dir}: no image left after include/exclude selection")
     manifest = pd.DataFrame(rows).sort_values("id", kind="stable").reset_index(drop=True)

@@ -14,6 +14,7 @@ def main(snakemake):
             Path(spec["path"]),
             spec.get("overlap", "larger"),
             Path(spec["labels_csv"]) if spec.get("labels_csv") else None,
+            (spec["crop"]["width"], spec["crop"]["step"]) if spec.get("crop") else None,
         )
         for name, spec in snakemake.params.sources.items()
     ]
