@@ -42,3 +42,30 @@ def test_sixteen_bit_and_gray_inputs_work():
     gray16 = (np.arange(64 * 64).reshape(64, 64) * 15).astype(np.uint16)
     normalized, category = normalize_image(gray16)
     assert category in ("fluorescence", "brightfield") and np.isfinite(normalized).all()
+
+
+@pytest.mark.parametrize("config", [NormalizeConfig(method="lab"), NormalizeConfig(clahe=True)])
+def test_lab_and_clahe_options_keep_nuclei_bright_in_unit_range(images, config):
+    for image in images[:10]:
+        normalized, _ = normalize_image(image.pixels, config)
+        assert 0.0 <= normalized.min() and normalized.max() <= 1.0
+        assert (
+            normalized[image.instance_labels > 0].mean()
+            > normalized[image.instance_labels == 0].mean()
+        )
+
+
+def test_dataset_normalization_reports_stats_per_category(tmp_path):
+    from nucseg.datasets import SourceSpec, assemble_dataset, normalize_dataset
+    from nucseg.synth import write_demo_sources
+
+    write_demo_sources(tmp_path / "raw", n_train=6, n_test=1, seed=5, shapes=((48, 48),))
+    manifest = assemble_dataset(
+        [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v"
+    )
+    stats = normalize_dataset(tmp_path / "v", tmp_path / "v" / "normalized", NormalizeConfig())
+    assert sorted(stats.category) == sorted(manifest.category.unique())
+    assert stats.n_images.sum() == len(manifest)
+    assert (stats.after_p99 <= 1).all() and {"before_mean", "after_mean", "method"} <= set(
+        stats.columns
+    )

@@ -154,13 +154,50 @@ def assemble_dataset(
 
 def normalize_dataset(
     dataset_dir: Path | str, out_dir: Path | str, config: NormalizeConfig
-) -> None:
-    """Write ``<out_dir>/<id>.tif`` normalised images for every row of the version's manifest."""
+) -> pd.DataFrame:
+    """Write ``<out_dir>/<id>.tif`` normalised images for every row of the version's manifest
+    and return per-category intensity statistics (see :func:`intensity_stats`)."""
     dataset_dir = Path(dataset_dir)
-    for image_id in read_manifest(dataset_dir / "manifest.tsv")["id"]:
+    manifest = read_manifest(dataset_dir / "manifest.tsv")
+    records = []
+    for image_id, category in zip(manifest["id"], manifest["category"], strict=True):
         image = read_image(dataset_dir / "images" / f"{image_id}.png")
-        normalized, _category = normalize_image(image, config)
+        normalized, _ = normalize_image(image, config)
         write_tiff(normalized, Path(out_dir) / f"{image_id}.tif")
+        before = to_rgb8(image).mean(axis=2) / 255.0
+        records.append((category, before, normalized))
+    return intensity_stats(records, config)
+
+
+def intensity_stats(
+    records: list[tuple[str, np.ndarray, np.ndarray]], config: NormalizeConfig
+) -> pd.DataFrame:
+    """Per category: image count, mean/std/1st/99th percentile of the gray level before
+    (RGB mean / 255) and after normalisation, and the method used."""
+    rows = []
+    for category in sorted({r[0] for r in records}):
+        stages = {"before": [], "after": []}
+        for name, before, after in records:
+            if name == category:
+                stages["before"].append(before.ravel())
+                stages["after"].append(after.ravel())
+        row = {
+            "category": category,
+            "n_images": len(stages["before"]),
+            "method": config.method,
+            "clahe": config.clahe,
+        }
+        for stage, arrays in stages.items():
+            values = np.concatenate(arrays)
+            p1, p99 = np.percentile(values, [1, 99])
+            row |= {
+                f"{stage}_mean": round(float(values.mean()), 4),
+                f"{stage}_std": round(float(values.std()), 4),
+                f"{stage}_p1": round(float(p1), 4),
+                f"{stage}_p99": round(float(p99), 4),
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def prepare_test_set(

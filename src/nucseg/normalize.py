@@ -12,19 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.color import rgb2hed
+from skimage.color import rgb2hed, rgb2lab
+from skimage.exposure import equalize_adapthist
 
 from nucseg.io.images import to_rgb8
 
 CATEGORIES = ("fluorescence", "brightfield", "histology")
 
 
+METHODS = ("auto", "lab")
+
+
 @dataclass(frozen=True)
 class NormalizeConfig:
-    """Percentiles of the robust scaling (defaults 1 and 99.8)."""
+    """Normalisation settings (config ``normalize:``).
+
+    ``low``/``high``: percentiles mapped to 0 and 1.  ``method``: ``auto`` converts per
+    category (see module docstring); ``lab`` uses the CIELAB lightness for every image,
+    inverted unless fluorescence.  ``clahe``: contrast-limited adaptive histogram
+    equalisation after scaling (scikit-image ``equalize_adapthist``).
+    """
 
     low: float = 1.0
     high: float = 99.8
+    method: str = "auto"
+    clahe: bool = False
 
 
 def detect_category(image: np.ndarray) -> str:
@@ -69,4 +81,14 @@ def normalize_image(
 ) -> tuple[np.ndarray, str]:
     """Full normalisation: ``(float32 H x W in [0, 1] with bright nuclei, category)``."""
     category = detect_category(image)
-    return percentile_scale(nuclei_bright(image, category), config), category
+    if config.method == "auto":
+        channel = nuclei_bright(image, category)
+    elif config.method == "lab":
+        lightness = rgb2lab(to_rgb8(image))[..., 0].astype(np.float32)
+        channel = lightness if category == "fluorescence" else 100.0 - lightness
+    else:
+        raise ValueError(f"normalize.method must be one of {METHODS}, not {config.method!r}")
+    scaled = percentile_scale(channel, config)
+    if config.clahe:
+        scaled = equalize_adapthist(scaled, clip_limit=0.01).astype(np.float32)
+    return scaled, category

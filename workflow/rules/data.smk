@@ -45,7 +45,8 @@ rule normalize_dataset:
         manifest="results/datasets/{version}/manifest.tsv",
         images="results/datasets/{version}/images",
     output:
-        directory("results/datasets/{version}/normalized"),
+        normalized=directory("results/datasets/{version}/normalized"),
+        stats="results/datasets/{version}/stats.tsv",
     log:
         "results/logs/normalize_dataset/{version}.log",
     benchmark:
