@@ -1,10 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import build_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nucseg.datasets import SourceSpec, assemble_dataset, read_manifest
+from nucseg.datasets import SourceSpec, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.images import read_tiff
@@ -39,7 +40,7 @@ def test_holdout_never_puts_one_origin_on_both_sides(rows, fraction, seed):
 
 def test_assembly_writes_manifest_images_and_labels(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=3, n_test=1, seed=2, shapes=((64, 64),))
-    manifest = assemble_dataset(
+    manifest = build_version(
         [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
     )
     assert len(manifest) == 3
@@ -54,7 +55,7 @@ def test_duplicate_ids_across_sources_are_refused(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=1, n_test=1, seed=2, shapes=((64, 64),))
     source = tmp_path / "raw" / "stage1_train"
     with pytest.raises(NucsegInputError, match="also occurs in source a"):
-        assemble_dataset(
+        build_version(
             [SourceSpec("a", "kaggle_stage1", source), SourceSpec("b", "kaggle_stage1", source)],
             tmp_path / "v",
         )
@@ -69,6 +70,6 @@ def test_mask_of_wrong_size_is_named(tmp_path):
     with pytest.raises(
         NucsegInputError, match=f"{mask.name}: mask is 10x10 but its image is 64x64"
     ):
-        assemble_dataset(
+        build_version(
             [SourceSpec("a", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v"
         )

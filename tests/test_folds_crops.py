@@ -1,10 +1,11 @@
 import numpy as np
 import pandas as pd
+from helpers import build_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nucseg.crops import crop_image, crop_starts
-from nucseg.datasets import SourceSpec, assemble_dataset, normalize_dataset
+from nucseg.datasets import SourceSpec, normalize_dataset
 from nucseg.folds import assign_folds, fold_sides, materialize_fold
 from nucseg.normalize import NormalizeConfig
 from nucseg.synth import write_demo_sources
@@ -54,7 +55,7 @@ def test_folds_are_stratified_by_category():
 
 def test_fold_folders_are_hardlinks_and_removable(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
-    manifest = assemble_dataset(
+    manifest = build_version(
         [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
     )
     normalize_dataset(tmp_path / "v1", tmp_path / "v1" / "normalized", NormalizeConfig())
@@ -76,7 +77,7 @@ def test_assembly_crops_large_tiles_and_keeps_their_origin(tmp_path):
     from nucseg.synth import write_monuseg
 
     write_monuseg(tmp_path / "tcga", n_tiles=1, seed=1, shape=(200, 200))
-    manifest = assemble_dataset(
+    manifest = build_version(
         [SourceSpec("tcga", "monuseg", tmp_path / "tcga", crop=(96, 80))], tmp_path / "v"
     )
     assert len(manifest) == 9 and manifest.origin.nunique() == 1  # starts 0, 80, 104 per axis

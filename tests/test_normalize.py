@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import build_version
 
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image, percentile_scale
 from nucseg.synth import SynthConfig, generate
@@ -56,11 +57,11 @@ def test_lab_and_clahe_options_keep_nuclei_bright_in_unit_range(images, config):
 
 
 def test_dataset_normalization_reports_stats_per_category(tmp_path):
-    from nucseg.datasets import SourceSpec, assemble_dataset, normalize_dataset
+    from nucseg.datasets import SourceSpec, normalize_dataset
     from nucseg.synth import write_demo_sources
 
     write_demo_sources(tmp_path / "raw", n_train=6, n_test=1, seed=5, shapes=((48, 48),))
-    manifest = assemble_dataset(
+    manifest = build_version(
         [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v"
     )
     stats = normalize_dataset(tmp_path / "v", tmp_path / "v" / "normalized", NormalizeConfig())

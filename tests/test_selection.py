@@ -1,8 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import build_version
 
-from nucseg.datasets import SourceSpec, assemble_dataset
+from nucseg.datasets import SourceSpec
 from nucseg.errors import NucsegInputError
 from nucseg.selection import RowSelector, balance_weights
 from nucseg.synth import write_demo_sources
@@ -34,14 +35,14 @@ def test_balance_gives_each_group_equal_total_weight():
 def test_assembly_applies_include_exclude_and_balance(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
     source = [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")]
-    everything = assemble_dataset(source, tmp_path / "all", balance="category")
+    everything = build_version(source, tmp_path / "all", balance="category")
     assert np.isclose(
         everything.groupby("category").sampling_weight.sum().std(ddof=0), 0, atol=1e-5
     )
     chosen = everything.id.iloc[:2].tolist()
     (tmp_path / "keep.csv").write_text("id\n" + "\n".join(chosen) + "\n")
     (tmp_path / "drop.csv").write_text(f"id\n{chosen[0]}\n")
-    subset = assemble_dataset(
+    subset = build_version(
         source, tmp_path / "sub", include=tmp_path / "keep.csv", exclude=tmp_path / "drop.csv"
     )
     assert subset.id.tolist() == [chosen[1]]

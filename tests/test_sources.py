@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import tifffile
+from helpers import build_version
 
-from nucseg.datasets import SourceSpec, assemble_dataset
+from nucseg.datasets import SourceSpec
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image
 from nucseg.io.sources import list_source
@@ -84,7 +85,7 @@ def test_assembly_mixes_every_format_with_categories_and_origins(tmp_path):
         SourceSpec("tcga", "monuseg", tmp_path / "monuseg"),
         SourceSpec("ctc", "ctc", tmp_path / "ctc" / "Fluo-SYN"),
     ]
-    manifest = assemble_dataset(sources, tmp_path / "v1")
+    manifest = build_version(sources, tmp_path / "v1")
     assert manifest.groupby("source").size().to_dict() == {"ctc": 2, "dsb": 2, "tcga": 1}
     assert set(manifest[manifest.source == "tcga"].category) == {"histology"}
     assert set(manifest[manifest.source == "ctc"].category) == {"fluorescence"}

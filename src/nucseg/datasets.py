@@ -1,6 +1,8 @@
-"""Dataset versions: assembly from sources, normalisation, and leakage-safe splits.
+"""Dataset versions: source conversion, assembly, normalisation, test-set preparation.
 
-A dataset version folder holds::
+Each raw source is converted once (:func:`convert_source`) into ``results/sources/<name>/``
+(same layout as below, without ``normalized/``); a dataset version is assembled from
+converted sources by hardlinks (:func:`assemble_dataset`).  A dataset version folder holds::
 
     manifest.tsv           one row per image (see MANIFEST_COLUMNS)
     images/<id>.png        the source image as 8-bit RGB
@@ -21,6 +23,7 @@ import pandas as pd
 
 from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
+from nucseg.io.atomic import link_or_copy
 from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
 from nucseg.io.kaggle import list_stage1
 from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
@@ -84,68 +87,87 @@ def _write_piece(out_dir: Path, image_id: str, image: np.ndarray, labels: np.nda
     }
 
 
+def convert_source(source: SourceSpec, out_dir: Path | str) -> pd.DataFrame:
+    """Read and check one raw source once; write ``images/``, ``labels/`` and ``manifest.tsv``
+    (without ``sampling_weight``) under ``out_dir``, shared by every dataset version.
+
+    Sources with ``crop`` are cut into tiles containing nuclei (:func:`nucseg.crops.crop_image`),
+    ids ``<id>_r<top>_c<left>``, sharing the original's origin and category.  Raises
+    :class:`NucsegInputError` for unknown formats, unreadable files and bad annotations.
+    """
+    if source.format not in SOURCE_FORMATS:
+        raise NucsegInputError(
+            f"sources.{source.name}.format: unknown format {source.format!r}; "
+            f"expected one of {SOURCE_FORMATS}"
+        )
+    out_dir = Path(out_dir)
+    rows = []
+    options = SourceOptions(source.overlap, source.labels_csv)
+    for entry in list_source(source.format, source.path, options):
+        image = to_rgb8(read_image(entry.image_path))
+        row = {"source": source.name, "origin": entry.origin, "category": detect_category(image)}
+        labels = entry.read_labels(image.shape[:2])
+        if labels.max() > np.iinfo(np.uint16).max:
+            raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
+        if source.crop:
+            width, step = source.crop
+            pieces = [
+                (f"{entry.image_id}{c.suffix}", c.image, c.labels)
+                for c in crop_image(image, labels, width=width, step=step)
+            ]
+        else:
+            pieces = [(entry.image_id, image, labels)]
+        for piece_id, piece_image, piece_labels in pieces:
+            rows.append(row | _write_piece(out_dir, piece_id, piece_image, piece_labels))
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS[:-1]).sort_values("id", kind="stable")
+    write_table(manifest, out_dir / "manifest.tsv")
+    return manifest
+
+
 def assemble_dataset(
-    sources: list[SourceSpec],
+    source_dirs: list[Path | str],
     out_dir: Path | str,
     *,
     include: Path | str | None = None,
     exclude: Path | str | None = None,
     balance: str | None = None,
 ) -> pd.DataFrame:
-    """Read every source, check it, and write images, labels and ``manifest.tsv``.
+    """Gather converted sources (:func:`convert_source`) into a dataset version.
 
-    Sources with ``crop`` are cut into tiles containing nuclei (:func:`nucseg.crops.crop_image`),
-    ids ``<id>_r<top>_c<left>``, sharing the original's origin and category.
-    ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`), matched against the
-    original images: only images matching ``include`` (if given) and not matching
-    ``exclude`` are kept.  ``balance`` names
-    a manifest column whose groups get equal total ``sampling_weight``.  Raises
-    :class:`NucsegInputError` for unknown formats, unreadable files, bad masks and ids that
-    occur in more than one source.
+    ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`): only images
+    matching ``include`` (if given) and not matching ``exclude`` are kept.  ``balance``
+    names a manifest column whose groups get equal total ``sampling_weight``.  Images and
+    labels are hardlinked from the sources (no extra disk).  Raises
+    :class:`NucsegInputError` for ids that occur in more than one source.
     """
     keep = RowSelector(include) if include else None
     drop = RowSelector(exclude) if exclude else None
     out_dir = Path(out_dir)
-    rows, seen = [], {}
-    for source in sources:
-        if source.format not in SOURCE_FORMATS:
-            raise NucsegInputError(
-                f"sources.{source.name}.format: unknown format {source.format!r}; "
-                f"expected one of {SOURCE_FORMATS}"
-            )
-        options = SourceOptions(source.overlap, source.labels_csv)
-        for entry in list_source(source.format, source.path, options):
-            if entry.image_id in seen:
+    tables, seen = [], {}
+    for source_dir in map(Path, source_dirs):
+        table = read_manifest(source_dir / "manifest.tsv")
+        for image_id, source in zip(table["id"], table["source"], strict=True):
+            if image_id in seen:
                 raise NucsegInputError(
-                    f"{entry.image_path}: image id {entry.image_id} "
-                    f"also occurs in source {seen[entry.image_id]}"
+                    f"{source_dir / 'manifest.tsv'}: image id {image_id} of source {source} "
+                    f"also occurs in source {seen[image_id]}"
                 )
-            seen[entry.image_id] = source.name
-            image = to_rgb8(read_image(entry.image_path))
-            row = {
-                "id": entry.image_id,
-                "source": source.name,
-                "origin": entry.origin,
-                "category": detect_category(image),
-            }
-            if (keep and not keep.matches(row)) or (drop and drop.matches(row)):
-                continue
-            labels = entry.read_labels(image.shape[:2])
-            if labels.max() > np.iinfo(np.uint16).max:
-                raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
-            if source.crop:
-                width, step = source.crop
-                pieces = [
-                    (f"{entry.image_id}{c.suffix}", c.image, c.labels)
-                    for c in crop_image(image, labels, width=width, step=step)
-                ]
-            else:
-                pieces = [(entry.image_id, image, labels)]
-            for piece_id, piece_image, piece_labels in pieces:
-                rows.append(row | _write_piece(out_dir, piece_id, piece_image, piece_labels))
-    if not rows:
+            seen[image_id] = source
+        records = table.to_dict("records")
+        chosen = [
+            (keep is None or keep.matches(r)) and not (drop and drop.matches(r)) for r in records
+        ]
+        table = table[chosen]
+        for image_id in table["id"]:
+            for kind, suffix in (("images", ".png"), ("labels", ".tif")):
+                name = f"{image_id}{suffix}"
+                link_or_copy(source_dir / kind / name, out_dir / kind / name)
+        tables.append(table)
+    manifest = (
+        pd.concat(tables, ignore_index=True).sort_values("id", kind="stable").reset_index(drop=True)
+    )
+    if manifest.empty:
         raise NucsegInputError(f"{out_dir}: no image left after include/exclude selection")
-    manifest = pd.DataFrame(rows).sort_values("id", kind="stable").reset_index(drop=True)
     manifest["sampling_weight"] = np.round(balance_weights(manifest, balance), 6)
     manifest = manifest[MANIFEST_COLUMNS]
     write_table(manifest, out_dir / "manifest.tsv")

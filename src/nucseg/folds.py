@@ -7,13 +7,12 @@ sides) and stratified by ``category`` (each fold gets its share of every categor
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from nucseg.io.atomic import link_or_copy
 from nucseg.io.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -81,18 +80,6 @@ def fold_sides(
     return pd.Series(np.where(is_valid, "valid", "train"), index=manifest.index)
 
 
-def _link_or_copy(source: Path, target: Path) -> bool:
-    """Hardlink ``source`` to ``target``; copy when links are impossible. True if linked."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.unlink(missing_ok=True)  # a stale file must not make a link look impossible
-    try:
-        os.link(source, target)
-        return True
-    except OSError:
-        shutil.copy2(source, target)
-        return False
-
-
 FOLD_CONTENTS = (("images", ".png"), ("labels", ".tif"), ("normalized", ".tif"))
 
 
@@ -110,7 +97,7 @@ def materialize_fold(
     for image_id, side in zip(manifest["id"], sides, strict=True):
         for kind, suffix in FOLD_CONTENTS:
             source = dataset_dir / kind / f"{image_id}{suffix}"
-            copied += not _link_or_copy(source, out_dir / side / kind / f"{image_id}{suffix}")
+            copied += not link_or_copy(source, out_dir / side / kind / f"{image_id}{suffix}")
     if copied:
         log.warning("%d files copied instead of hardlinked (file system without links?)", copied)
     split = pd.DataFrame({"id": manifest["id"].to_numpy(), "side": sides.to_numpy()})

@@ -48,6 +48,7 @@ SHARDS = [f"{index:03d}" for index in range(config["predict"]["shards"])]
 
 wildcard_constraints:
     version="[A-Za-z0-9_]+",
+    source="[A-Za-z0-9_]+",
     model="[A-Za-z0-9_]+",
     ensemble="[A-Za-z0-9_]+",
     shard="[0-9]{3}",
@@ -63,20 +64,17 @@ def synthetic_outputs():
     }
 
 
-def dataset_sources(wildcards):
-    """Folders (and labels CSVs) of the sources of dataset version ``wildcards.version``."""
-    specs = [
-        config["sources"][name]
-        for name in config["datasets"][wildcards.version]["sources"]
-    ]
-    selections = [
-        config["datasets"][wildcards.version].get(k) for k in ("include", "exclude")
-    ]
-    return (
-        [spec["path"] for spec in specs]
-        + [s["labels_csv"] for s in specs if s.get("labels_csv")]
-        + [path for path in selections if path]
-    )
+def source_inputs(wildcards):
+    """Raw folder (and labels CSV) of source ``wildcards.source``."""
+    spec = config["sources"][wildcards.source]
+    return [spec["path"]] + ([spec["labels_csv"]] if spec.get("labels_csv") else [])
+
+
+def dataset_inputs(wildcards):
+    """Converted-source manifests and selection CSVs of dataset version ``wildcards.version``."""
+    spec = config["datasets"][wildcards.version]
+    manifests = [f"results/sources/{name}/manifest.tsv" for name in spec["sources"]]
+    return manifests + [spec[key] for key in ("include", "exclude") if spec.get(key)]
 
 
 def dataset_of(wildcards):

@@ -14,10 +14,29 @@ rule synthesize_sources:
         "../scripts/synthesize_sources.py"
 
 
-rule assemble_dataset:
-    """Read, check and gather the sources of one dataset version; write its manifest."""
+rule convert_source:
+    """Read, check and (optionally) crop one raw source once; dataset versions share it."""
     input:
-        sources=dataset_sources,
+        source_inputs,
+    output:
+        manifest="results/sources/{source}/manifest.tsv",
+        images=directory("results/sources/{source}/images"),
+        labels=directory("results/sources/{source}/labels"),
+    log:
+        "results/logs/convert_source/{source}.log",
+    benchmark:
+        "results/benchmarks/convert_source/{source}.tsv"
+    params:
+        name=lambda wc: wc.source,
+        spec=lambda wc: config["sources"][wc.source],
+    script:
+        "../scripts/convert_source.py"
+
+
+rule assemble_dataset:
+    """Gather the converted sources of one dataset version (selection, balancing, hardlinks)."""
+    input:
+        dataset_inputs,
     output:
         manifest="results/datasets/{version}/manifest.tsv",
         images=directory("results/datasets/{version}/images"),
@@ -27,10 +46,10 @@ rule assemble_dataset:
     benchmark:
         "results/benchmarks/assemble_dataset/{version}.tsv"
     params:
-        sources=lambda wc: {
-            name: config["sources"][name]
+        source_dirs=lambda wc: [
+            f"results/sources/{name}"
             for name in config["datasets"][wc.version]["sources"]
-        },
+        ],
         selection=lambda wc: {
             key: config["datasets"][wc.version].get(key)
             for key in ("include", "exclude", "balance")
