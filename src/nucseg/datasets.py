@@ -8,6 +8,8 @@ converted sources by hardlinks (:func:`assemble_dataset`).  A dataset version fo
     images/<id>.png        the source image as 8-bit RGB
     labels/<id>.tif        instance labels (uint16, 0 = background)
     normalized/<id>.tif    float32 nuclei-bright image in [0, 1] (see nucseg.normalize)
+    stats.tsv              intensity statistics per category before/after normalisation
+    folds/<k>/             one validation split as hardlinks (see nucseg.folds)
 
 The test set is prepared the same way without labels.
 """
@@ -44,6 +46,7 @@ MANIFEST_COLUMNS = [
     "sha256_labels",
     "sampling_weight",
 ]
+SOURCE_COLUMNS = MANIFEST_COLUMNS[:-1]  # a converted source has no sampling weight yet
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def convert_source(source: SourceSpec, out_dir: Path | str) -> pd.DataFrame:
             pieces = [(entry.image_id, image, labels)]
         for piece_id, piece_image, piece_labels in pieces:
             rows.append(row | _write_piece(out_dir, piece_id, piece_image, piece_labels))
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS[:-1]).sort_values("id", kind="stable")
+    manifest = pd.DataFrame(rows, columns=SOURCE_COLUMNS).sort_values("id", kind="stable")
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
 
