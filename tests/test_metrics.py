@@ -59,3 +59,14 @@ def test_thresholds_are_the_kaggle_ones():
     np.testing.assert_allclose(
         DSB_THRESHOLDS, [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     )
+
+
+def test_relabel_sequential_keeps_order_and_handles_sparse_huge_ids():
+    from nucseg.labels import relabel_sequential
+
+    labels = np.array([[0, 5, 5], [9, 0, 2]], np.uint16)
+    renumbered, n = relabel_sequential(labels)
+    assert n == 3 and renumbered.tolist() == [[0, 2, 2], [3, 0, 1]]
+    sparse = np.array([[0, 4_000_000_000], [7, 7]], np.uint32)
+    renumbered, n = relabel_sequential(sparse)
+    assert n == 2 and renumbered.tolist() == [[0, 2], [1, 1]]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nucseg.labels import relabel_sequential
+
 
 def crop_starts(length: int, width: int, step: int) -> list[int]:
     """Start offsets of windows of ``width`` every ``step`` along ``length``.
@@ -48,8 +50,5 @@ def crop_image(image: np.ndarray, labels: np.ndarray, *, width: int, step: int) 
             tile_labels = labels[window]
             if not tile_labels.any():
                 continue
-            values, inverse = np.unique(tile_labels, return_inverse=True)
-            renumbered = (inverse.reshape(tile_labels.shape) + (0 if values[0] == 0 else 1)).astype(
-                np.int32
-            )
+            renumbered = relabel_sequential(tile_labels)[0].astype(np.int32)
             yield Crop(f"_r{top}_c{left}", top, left, image[window], renumbered)

@@ -13,22 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nucseg.labels import relabel_sequential
+
 DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
-
-
-def _sequential(labels: np.ndarray) -> tuple[np.ndarray, int]:
-    """Relabel non-negative integer labels to 0..N keeping 0 as background; return them and N.
-
-    A lookup table over label values (one ``np.bincount``) avoids sorting the pixels.
-    """
-    flat = labels.ravel()
-    if flat.size and flat.min() < 0:
-        raise ValueError("instance labels must be non-negative")
-    present = np.bincount(flat) > 0 if flat.size else np.zeros(1, bool)
-    present[0] = False
-    lookup = np.zeros(present.size, np.int64)
-    lookup[present] = np.arange(1, present.sum() + 1)
-    return lookup[labels], int(present.sum())
 
 
 def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
@@ -39,8 +26,8 @@ def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
     """
     if true_labels.shape != pred_labels.shape:
         raise ValueError(f"shape mismatch: {true_labels.shape} vs {pred_labels.shape}")
-    true_seq, n_true = _sequential(true_labels)
-    pred_seq, n_pred = _sequential(pred_labels)
+    true_seq, n_true = relabel_sequential(true_labels)
+    pred_seq, n_pred = relabel_sequential(pred_labels)
     joint = np.bincount(
         (true_seq.ravel().astype(np.int64) * (n_pred + 1) + pred_seq.ravel()),
         minlength=(n_true + 1) * (n_pred + 1),

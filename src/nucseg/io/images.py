@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
+from nucseg.labels import relabel_sequential
 
 #: Refuse images above this many pixels (a decompression bomb or a mistake, not a micrograph
 #: this pipeline should hold in memory whole).
@@ -135,6 +136,4 @@ def read_label_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
         raise NucsegInputError(f"{path}: label image is {labels.shape} but its frame is {shape}")
     if labels.min() < 0:
         raise NucsegInputError(f"{path}: label image has negative values")
-    values, inverse = np.unique(labels, return_inverse=True)
-    offset = 0 if values[0] == 0 else 1
-    return (inverse.reshape(shape) + offset).astype(np.int32)
+    return relabel_sequential(labels)[0].astype(np.int32)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nucseg.errors import NucsegInputError
+from nucseg.labels import relabel_sequential
 
 OVERLAP_POLICIES = ("larger", "error")
 
@@ -54,6 +55,4 @@ def paint_instances(
                 f"{nucleus.where}: nucleus overlaps another one of the same image"
             )
         region[nucleus.mask] = index + 1
-    values, inverse = np.unique(labels, return_inverse=True)
-    offset = 0 if values[0] == 0 else 1
-    return (inverse.reshape(shape) + offset).astype(np.int32)
+    return relabel_sequential(labels)[0].astype(np.int32)
