@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from nucseg.augment import dihedral, inverse_dihedral
+from nucseg.datasets import load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
+from nucseg.io.arrays import save_arrays
+from nucseg.io.atomic import atomic_path
 from nucseg.models import ModelConfig, UNet, build_model
 
 
@@ -23,7 +28,6 @@ def select_device(preferred: str = "auto") -> torch.device:
 
 def save_checkpoint(model: UNet, path: Path | str, extra: dict | None = None) -> None:
     """Save weights and network config in a form :func:`load_model` reads with ``weights_only``."""
-    from nucseg.io.atomic import atomic_path
 
     payload = {"net": model.config.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
     with atomic_path(path) as tmp:
@@ -99,11 +103,6 @@ def predict_shard(
     device: str = "auto",
 ) -> None:
     """Predict one shard of a prepared test set; write float16 maps keyed by image id."""
-    import logging
-    import time
-
-    from nucseg.datasets import load_normalized, read_manifest
-    from nucseg.io.arrays import save_arrays
 
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)

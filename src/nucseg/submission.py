@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nucseg.datasets import read_manifest
 from nucseg.errors import NucsegInputError
+from nucseg.io.arrays import load_arrays
 from nucseg.io.atomic import atomic_path
-from nucseg.io.kaggle import read_csv_columns
+from nucseg.io.kaggle import read_csv_columns, read_solution_csv
 from nucseg.io.tables import write_table
 from nucseg.metrics import match_counts
 from nucseg.rle import decode_labels, encode_labels
@@ -103,8 +105,6 @@ def write_submission_from_shards(
     shard_paths: list[str], manifest_path: Path | str, out_path: Path | str
 ) -> None:
     """Merge instance shards into one submission, then validate it by decoding it back."""
-    from nucseg.datasets import read_manifest
-    from nucseg.io.arrays import load_arrays
 
     manifest = read_manifest(manifest_path)
     shapes = {r.id: (int(r.height), int(r.width)) for r in manifest.itertuples()}
@@ -126,8 +126,6 @@ def score_submissions(
     out_path: Path | str,
 ) -> pd.DataFrame:
     """Score each named submission: per-image rows, then mean rows overall and per category."""
-    from nucseg.datasets import read_manifest
-    from nucseg.io.kaggle import read_solution_csv
 
     truth = read_solution_csv(solution_path)
     categories = dict(zip(*read_manifest(manifest_path)[["id", "category"]].T.values, strict=True))

@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image
 from scipy import ndimage as ndi
+from skimage.measure import find_contours
 
 from nucseg.io.atomic import atomic_path
 from nucseg.rle import encode_labels
@@ -63,7 +65,6 @@ class SynthConfig:
     shapes: tuple[tuple[int, int], ...] = DEFAULT_SHAPES
     shape_weights: tuple[float, ...] = DEFAULT_SHAPE_WEIGHTS
     radius_range: tuple[float, float] = (6.0, 13.0)  # mean nucleus radius of an image, px
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -339,7 +340,6 @@ def write_demo_sources(
 
 def _polygon_of(mask: np.ndarray) -> np.ndarray:
     """Outline of a binary mask as ``K x 2`` (row, column) vertices (longest contour)."""
-    from skimage.measure import find_contours
 
     contours = find_contours(np.pad(mask, 1).astype(float), 0.5)
     return max(contours, key=len)[:-1] - 1  # closed contour: drop the repeated last point
@@ -363,8 +363,6 @@ def write_monuseg(
 ) -> None:
     """Write TCGA/MoNuSeg-like H&E tiles: ``Tissue Images/<name>.tif`` (RGB) and
     ``Annotations/<name>.xml`` (Aperio polygons traced from the rendered nuclei)."""
-    import tifffile
-
     root = Path(root)
     config = SynthConfig(
         n_images=n_tiles, seed=seed, kind_weights=(0, 0, 1), shapes=(shape,), shape_weights=(1.0,)
@@ -391,8 +389,6 @@ def write_ctc(
 ) -> None:
     """Write a Cell Tracking Challenge-like 2D sequence: 16-bit ``01/tNNN.tif`` frames and
     ``01_GT/SEG/man_segNNN.tif`` labels for every ``annotate_every``-th frame only."""
-    import tifffile
-
     root = Path(root)
     config = SynthConfig(
         n_images=n_frames, seed=seed, kind_weights=(1, 0, 0), shapes=(shape,), shape_weights=(1.0,)

@@ -20,12 +20,15 @@ import pandas as pd
 import torch
 
 from nucseg.augment import sample_batch
+from nucseg.datasets import load_normalized, read_manifest
+from nucseg.io.images import read_tiff
 from nucseg.io.tables import write_table
 from nucseg.losses import bce_soft_iou_loss
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import predict_probability, save_checkpoint, select_device
+from nucseg.targets import semantic_target
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +188,6 @@ def train_model(
 def load_train_data(manifest_path: Path | str, fold_dir: Path | str) -> TrainData:
     """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
     targets and labels per side, and each training image's sampling weight."""
-    from nucseg.datasets import load_normalized, read_manifest
-    from nucseg.io.images import read_tiff
-    from nucseg.targets import semantic_target
 
     fold_dir = Path(fold_dir)
     split = read_manifest(fold_dir / "split.tsv")
