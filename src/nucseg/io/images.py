@@ -120,11 +120,10 @@ def write_tiff(array: np.ndarray, path: Path | str) -> None:
 
 def read_tiff(path: Path | str) -> np.ndarray:
     """Read a TIFF written by :func:`write_tiff` (or any single-page TIFF)."""
-    return _read_tiff(Path(path)) if Path(path).is_file() else _missing(path)
-
-
-def _missing(path: Path | str) -> np.ndarray:
-    raise NucsegInputError(f"{path}: file not found")
+    path = Path(path)
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: file not found")
+    return _read_tiff(path)
 
 
 def read_label_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
