@@ -9,6 +9,7 @@ from nucseg.datasets import SourceSpec, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.images import read_tiff
+from nucseg.normalize import NormalizeConfig
 from nucseg.synth import write_demo_sources
 
 
@@ -49,6 +50,7 @@ def test_assembly_writes_manifest_images_and_labels(tmp_path):
     for row in again.itertuples():
         labels = read_tiff(tmp_path / "v1" / "labels" / f"{row.id}.tif")
         assert labels.max() == row.n_nuclei and labels.shape == (row.height, row.width)
+        assert row.normalization == NormalizeConfig().describe(row.category)
 
 
 def test_duplicate_ids_across_sources_are_refused(tmp_path):

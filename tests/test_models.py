@@ -22,42 +22,31 @@ def test_output_matches_input_size(block_order, upsample):
 
 
 @pytest.mark.parametrize("shape", [(151, 500), (1, 1), (17, 33), (64, 64)])
-def test_prediction_works_at_any_image_size(shape):
-    model = build_model(ModelConfig(base_width=4, depth=3)).eval()
-    prob = predict_probability(
-        model, np.random.default_rng(0).random(shape, dtype=np.float32), torch.device("cpu")
-    )
-    assert prob.shape == shape and ((prob >= 0) & (prob <= 1)).all()
+@pytest.mark.parametrize("channels", [1, 3])
+def test_prediction_works_at_any_image_size_and_channel_count(shape, channels):
+    model = build_model(ModelConfig(base_width=4, depth=3, in_channels=channels)).eval()
+    image = np.random.default_rng(0).random((channels, *shape), dtype=np.float32)
+    prob = predict_probability(model, image, torch.device("cpu"))
+    assert prob.shape == (1, *shape) and ((prob >= 0) & (prob <= 1)).all()
 
 
 def test_padding_reaches_the_network_multiple():
-    assert pad_to_multiple(np.zeros((151, 500)), 16).shape == (160, 512)
+    assert pad_to_multiple(np.zeros((3, 151, 500)), 16).shape == (3, 160, 512)
 
 
 def test_tta_of_an_equivariant_input_equals_plain_prediction_shape_and_range():
     torch.manual_seed(0)
     model = build_model(ModelConfig(base_width=4, depth=2)).eval()
     image = np.random.default_rng(1).random((40, 24), dtype=np.float32)
-    all_views = predict_probability(model, image, torch.device("cpu"), views=tuple(range(8)))
+    cpu = torch.device("cpu")
+    all_views = predict_probability(model, image[None], cpu, views=tuple(range(8)))[0]
+
+    def plain(view):
+        return predict_probability(model, np.ascontiguousarray(view)[None], cpu)[0]
+
     manual = np.mean(
-        [
-            np.rot90(
-                predict_probability(
-                    model, np.ascontiguousarray(np.rot90(image, k)), torch.device("cpu")
-                ),
-                -k,
-            )
-            for k in range(4)
-        ]
-        + [
-            np.rot90(
-                predict_probability(
-                    model, np.ascontiguousarray(np.rot90(image.T, k)), torch.device("cpu")
-                ),
-                -k,
-            ).T
-            for k in range(4)
-        ],
+        [np.rot90(plain(np.rot90(image, k)), -k) for k in range(4)]
+        + [np.rot90(plain(np.rot90(image.T, k)), -k).T for k in range(4)],
         axis=0,
     )
     np.testing.assert_allclose(all_views, manual, atol=1e-5)

@@ -21,10 +21,11 @@ def test_category_detection_matches_the_generator(images):
 def test_every_kind_becomes_bright_nuclei_on_dark_in_unit_range(images):
     for image in images:
         normalized, _ = normalize_image(image.pixels)
-        assert normalized.dtype == np.float32 and normalized.shape == image.instance_labels.shape
+        assert normalized.dtype == np.float32
+        assert normalized.shape == (1, *image.instance_labels.shape)
         assert 0.0 <= normalized.min() and normalized.max() <= 1.0
-        inside = normalized[image.instance_labels > 0].mean()
-        outside = normalized[image.instance_labels == 0].mean()
+        inside = normalized[0][image.instance_labels > 0].mean()
+        outside = normalized[0][image.instance_labels == 0].mean()
         assert inside > outside + 0.1, image.kind
 
 
@@ -45,15 +46,25 @@ def test_sixteen_bit_and_gray_inputs_work():
     assert category in ("fluorescence", "brightfield") and np.isfinite(normalized).all()
 
 
-@pytest.mark.parametrize("config", [NormalizeConfig(method="lab"), NormalizeConfig(clahe=True)])
-def test_lab_and_clahe_options_keep_nuclei_bright_in_unit_range(images, config):
+@pytest.mark.parametrize(
+    "config",
+    [NormalizeConfig(method="lab"), NormalizeConfig(clahe=True), NormalizeConfig(method="rgb")],
+)
+def test_lab_rgb_and_clahe_options_keep_nuclei_bright_in_unit_range(images, config):
     for image in images[:10]:
         normalized, _ = normalize_image(image.pixels, config)
+        assert normalized.shape[0] == (3 if config.method == "rgb" else 1)
         assert 0.0 <= normalized.min() and normalized.max() <= 1.0
-        assert (
-            normalized[image.instance_labels > 0].mean()
-            > normalized[image.instance_labels == 0].mean()
-        )
+        nuclei = image.instance_labels > 0
+        for channel in normalized:
+            assert channel[nuclei].mean() > channel[~nuclei].mean()
+
+
+def test_normalization_is_described_per_category():
+    assert NormalizeConfig().describe("histology") == "haematoxylin p1-99.8"
+    assert NormalizeConfig(method="rgb", clahe=True).describe("brightfield") == (
+        "rgb-inverted p1-99.8 clahe"
+    )
 
 
 def test_dataset_normalization_reports_stats_per_category(tmp_path):

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -30,7 +31,9 @@ RULES = [
 
 def tiny_config() -> dict:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["synthetic"].update(n_train=6, n_test=3, shapes=[[64, 96], [151, 120]])
+    config["synthetic"].update(
+        n_train=6, n_test=3, shapes=[[64, 96], [151, 120]], n_monuseg_tiles=1, n_ctc_frames=4
+    )
     model = config["models"]["unet16"]
     model["net"].update(base_width=4, depth=2)
     model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)
@@ -94,7 +97,7 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
         (lambda c: c["models"]["unet16"]["train"].update(epochs="ten"), "ten"),
         (
             lambda c: c["models"]["unet16"].update(fold=1),
-            "models.unet16.fold is 1 but dataset v1 has 1 fold(s)",
+            "models.unet16.fold is 1 but dataset v2 has 1 fold(s)",
         ),
     ],
 )
@@ -124,27 +127,24 @@ def test_same_config_gives_byte_identical_outputs(workdir, tmp_path):
     for output in [
         "results/submission.csv",
         "results/scores.tsv",
-        "results/datasets/v1/manifest.tsv",
+        "results/datasets/v2/manifest.tsv",
     ]:
         assert (tmp_path / output).read_bytes() == (workdir / output).read_bytes(), output
 
 
-def test_one_target_builds_one_dataset_version_from_every_format(tmp_path):
-    from nucseg.synth import write_ctc, write_monuseg
-
-    write_monuseg(tmp_path / "tcga", n_tiles=1, seed=1, shape=(96, 96))
-    write_ctc(tmp_path / "ctc" / "Fluo-SYN", n_frames=3, seed=1, annotate_every=2, shape=(64, 64))
-    config = tiny_config()
-    config["sources"]["tcga"] = {"format": "monuseg", "path": str(tmp_path / "tcga")}
-    config["sources"]["ctc"] = {"format": "ctc", "path": str(tmp_path / "ctc" / "Fluo-SYN")}
-    config["datasets"]["v2"] = {"sources": ["dsb_stage1_train", "tcga", "ctc"]}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, "results/datasets/v2/manifest.tsv")
+def test_one_target_builds_one_dataset_version_from_every_format(workdir):
+    assert snakemake(workdir, "results/datasets/v2/manifest.tsv").returncode == 0
+    manifest = read_manifest(workdir / "results/datasets/v2/manifest.tsv")
+    assert set(manifest.source) == {"dsb_stage1_train", "tcga_monuseg", "ctc_fluo_n2dh"}
+    assert {"fluorescence", "histology"} <= set(manifest.category)
+    # balanced: every category carries the same total sampling weight
+    totals = manifest.groupby("category").sampling_weight.sum()
+    np.testing.assert_allclose(totals, totals.iloc[0], rtol=1e-4)
+    # v1 shares the cached source conversions: building it converts nothing again
+    result = snakemake(workdir, "results/datasets/v1/manifest.tsv")
     assert result.returncode == 0, result.stderr[-3000:]
-    manifest = read_manifest(tmp_path / "results/datasets/v2/manifest.tsv")
-    assert set(manifest.source) == {"dsb_stage1_train", "tcga", "ctc"}
-    assert not (tmp_path / "results/datasets/v1").exists()  # only the version asked for
-    assert not (tmp_path / "results/models").exists()
+    assert "convert_source" not in result.stdout + result.stderr
+    assert not (workdir / "results/datasets/v1/normalized").exists()  # only what was asked
 
 
 def test_k_fold_split_is_materialised_as_hardlinks_grouped_by_origin(tmp_path):

@@ -1,5 +1,6 @@
 """Seeded augmentation of (image, target) training pairs: random crops, dihedral views,
-intensity jitter.  Geometry is applied identically to image and target."""
+intensity jitter.  Arrays are channels first (``C x H x W`` images, ``K x H x W`` targets);
+geometry is applied identically to image and every target channel."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import numpy as np
 def random_crop(
     rng: np.random.Generator, image: np.ndarray, target: np.ndarray, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size x size`` crop at a random position; smaller images are reflect-padded first."""
-    pad_h, pad_w = max(0, size - image.shape[0]), max(0, size - image.shape[1])
+    """A ``size x size`` crop (last two axes) at a random position; smaller images are
+    reflect-padded first (image) and zero-padded (target)."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = max(0, size - height), max(0, size - width)
     if pad_h or pad_w:
-        pads = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
-        mode = "reflect" if pad_h < image.shape[0] and pad_w < image.shape[1] else "constant"
+        pads = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+        mode = "reflect" if pad_h < height and pad_w < width else "constant"
         image, target = np.pad(image, pads, mode=mode), np.pad(target, pads, mode="constant")
-    top = rng.integers(0, image.shape[0] - size + 1)
-    left = rng.integers(0, image.shape[1] - size + 1)
-    window = (slice(top, top + size), slice(left, left + size))
+    top = rng.integers(0, image.shape[-2] - size + 1)
+    left = rng.integers(0, image.shape[-1] - size + 1)
+    window = (slice(None), slice(top, top + size), slice(left, left + size))
     return image[window], target[window]
 
 
@@ -50,13 +53,13 @@ def sample_batch(
     batch_size: int,
     size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a batch ``(N x 1 x size x size float32 images, same-shape float32 targets)``."""
+    """Draw a batch ``(N x C x size x size images, N x K x size x size targets)``, float32."""
     chosen = rng.choice(len(images), size=batch_size, p=weights)
-    batch_images = np.empty((batch_size, 1, size, size), np.float32)
-    batch_targets = np.empty((batch_size, 1, size, size), np.float32)
+    batch_images = np.empty((batch_size, images[0].shape[0], size, size), np.float32)
+    batch_targets = np.empty((batch_size, targets[0].shape[0], size, size), np.float32)
     for slot, index in enumerate(chosen):
         image, target = random_crop(rng, images[index], targets[index], size)
         view = int(rng.integers(8))
-        batch_images[slot, 0] = jitter_intensity(rng, dihedral(image, view))
-        batch_targets[slot, 0] = dihedral(target, view)
+        batch_images[slot] = jitter_intensity(rng, dihedral(image, view))
+        batch_targets[slot] = dihedral(target, view)
     return batch_images, batch_targets

@@ -7,7 +7,7 @@ converted sources by hardlinks (:func:`assemble_dataset`).  A dataset version fo
     manifest.tsv           one row per image (see MANIFEST_COLUMNS)
     images/<id>.png        the source image as 8-bit RGB
     labels/<id>.tif        instance labels (uint16, 0 = background)
-    normalized/<id>.tif    float32 nuclei-bright image in [0, 1] (see nucseg.normalize)
+    normalized/<id>.tif    float32 C x H x W nuclei-bright image in [0, 1] (nucseg.normalize)
     stats.tsv              intensity statistics per category before/after normalisation
     folds/<k>/             one validation split as hardlinks (see nucseg.folds)
 
@@ -26,7 +26,14 @@ import pandas as pd
 from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import link_or_copy
-from nucseg.io.images import read_image, read_tiff, to_rgb8, write_png, write_tiff
+from nucseg.io.images import (
+    read_channels,
+    read_image,
+    to_rgb8,
+    write_channels,
+    write_png,
+    write_tiff,
+)
 from nucseg.io.kaggle import list_stage1
 from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
 from nucseg.io.tables import write_table
@@ -45,8 +52,10 @@ MANIFEST_COLUMNS = [
     "sha256_image",
     "sha256_labels",
     "sampling_weight",
+    "normalization",
 ]
-SOURCE_COLUMNS = MANIFEST_COLUMNS[:-1]  # a converted source has no sampling weight yet
+# a converted source has no sampling weight and normalisation yet
+SOURCE_COLUMNS = MANIFEST_COLUMNS[:-2]
 
 
 @dataclass(frozen=True)
@@ -134,12 +143,15 @@ def assemble_dataset(
     include: Path | str | None = None,
     exclude: Path | str | None = None,
     balance: str | None = None,
+    normalize: NormalizeConfig = NormalizeConfig(),
 ) -> pd.DataFrame:
     """Gather converted sources (:func:`convert_source`) into a dataset version.
 
     ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`): only images
     matching ``include`` (if given) and not matching ``exclude`` are kept.  ``balance``
-    names a manifest column whose groups get equal total ``sampling_weight``.  Images and
+    names a manifest column whose groups get equal total ``sampling_weight``.  The
+    ``normalization`` column records what :func:`normalize_dataset` does to each image under
+    ``normalize`` (:meth:`nucseg.normalize.NormalizeConfig.describe`).  Images and
     labels are hardlinked from the sources (no extra disk).  Raises
     :class:`NucsegInputError` for ids that occur in more than one source.
     """
@@ -172,6 +184,7 @@ def assemble_dataset(
     if manifest.empty:
         raise NucsegInputError(f"{out_dir}: no image left after include/exclude selection")
     manifest["sampling_weight"] = np.round(balance_weights(manifest, balance), 6)
+    manifest["normalization"] = [normalize.describe(c) for c in manifest["category"]]
     manifest = manifest[MANIFEST_COLUMNS]
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
@@ -188,7 +201,7 @@ def normalize_dataset(
     for image_id, category in zip(manifest["id"], manifest["category"], strict=True):
         image = read_image(dataset_dir / "images" / f"{image_id}.png")
         normalized, _ = normalize_image(image, config)
-        write_tiff(normalized, Path(out_dir) / f"{image_id}.tif")
+        write_channels(normalized, Path(out_dir) / f"{image_id}.tif")
         before = to_rgb8(image).mean(axis=2) / 255.0
         records.append((category, before, normalized))
     return intensity_stats(records, config)
@@ -234,13 +247,14 @@ def prepare_test_set(
     for entry in list_stage1(test_root, require_masks=False):
         image = read_image(entry.image_path)
         normalized, category = normalize_image(image, config)
-        write_tiff(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
+        write_channels(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
         rows.append(
             {
                 "id": entry.image_id,
                 "category": category,
-                "height": normalized.shape[0],
-                "width": normalized.shape[1],
+                "height": normalized.shape[1],
+                "width": normalized.shape[2],
+                "normalization": config.describe(category),
             }
         )
     manifest = pd.DataFrame(rows)
@@ -249,5 +263,5 @@ def prepare_test_set(
 
 
 def load_normalized(folder: Path | str, ids: list[str]) -> dict[str, np.ndarray]:
-    """Load normalised float32 images by id."""
-    return {image_id: read_tiff(Path(folder) / f"{image_id}.tif") for image_id in ids}
+    """Load normalised float32 ``C x H x W`` images by id."""
+    return {image_id: read_channels(Path(folder) / f"{image_id}.tif") for image_id in ids}

@@ -1,10 +1,14 @@
-"""Image categories and normalisation to one "nuclei bright on dark" gray channel.
+"""Image categories and normalisation to "nuclei bright on dark" float channels.
 
-Every image, whatever its modality, becomes a float32 ``H x W`` array in [0, 1] where nuclei
-are bright: fluorescence keeps its intensity (max over channels, so tinted images work),
-brightfield is inverted, and H&E histology is reduced to its haematoxylin density by colour
-deconvolution (scikit-image ``rgb2hed``).  Then a robust per-image percentile scaling maps
-the ``low``-th percentile to 0 and the ``high``-th to 1, clipping outside.
+Every image, whatever its modality, becomes a float32 ``C x H x W`` array in [0, 1]
+(channels first).  With the default method (``auto``, ``C = 1``) nuclei are bright:
+fluorescence keeps its intensity (max over channels, so tinted images work), brightfield is
+inverted, and H&E histology is reduced to its haematoxylin density by colour deconvolution
+(scikit-image ``rgb2hed``).  ``lab`` uses the CIELAB lightness (``C = 1``); ``rgb`` keeps the
+three colour channels (``C = 3``), each inverted unless fluorescence so nuclei stay bright.
+Then a robust per-image percentile scaling maps the ``low``-th percentile to 0 and the
+``high``-th to 1, clipping outside (one pair of percentiles over all channels, so colour
+ratios survive).
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ from nucseg.io.images import to_rgb8
 CATEGORIES = ("fluorescence", "brightfield", "histology")
 
 
-METHODS = ("auto", "lab")
+METHODS = ("auto", "lab", "rgb")
+
+
+def channel_count(method: str) -> int:
+    """Channels of a normalised image (the network's input channels) for ``method``."""
+    return 3 if method == "rgb" else 1
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,8 @@ class NormalizeConfig:
 
     ``low``/``high``: percentiles mapped to 0 and 1.  ``method``: ``auto`` converts per
     category (see module docstring); ``lab`` uses the CIELAB lightness for every image,
-    inverted unless fluorescence.  ``clahe``: contrast-limited adaptive histogram
+    inverted unless fluorescence; ``rgb`` keeps colour (inverted unless fluorescence).
+    ``clahe``: contrast-limited adaptive histogram
     equalisation after scaling (scikit-image ``equalize_adapthist``).
     """
 
@@ -37,6 +47,20 @@ class NormalizeConfig:
     high: float = 99.8
     method: str = "auto"
     clahe: bool = False
+
+    def describe(self, category: str) -> str:
+        """What is done to an image of ``category``, as recorded in the dataset manifest,
+        e.g. ``haematoxylin p1-99.8`` or ``rgb-inverted p1-99.8 clahe``."""
+        if self.method == "auto":
+            conversion = {
+                "fluorescence": "max-channel",
+                "brightfield": "gray-inverted",
+                "histology": "haematoxylin",
+            }[category]
+        else:
+            conversion = self.method if category == "fluorescence" else f"{self.method}-inverted"
+        text = f"{conversion} p{self.low:g}-{self.high:g}"
+        return f"{text} clahe" if self.clahe else text
 
 
 def detect_category(image: np.ndarray) -> str:
@@ -67,28 +91,32 @@ def nuclei_bright(image: np.ndarray, category: str) -> np.ndarray:
 
 
 def percentile_scale(
-    channel: np.ndarray, config: NormalizeConfig = NormalizeConfig()
+    channels: np.ndarray, config: NormalizeConfig = NormalizeConfig()
 ) -> np.ndarray:
-    """Map the low/high percentiles to 0/1 and clip; a flat image becomes all zeros."""
-    low, high = np.percentile(channel, [config.low, config.high])
+    """Map the low/high percentiles (over all values) to 0/1 and clip; a flat image becomes
+    all zeros."""
+    low, high = np.percentile(channels, [config.low, config.high])
     if high - low < 1e-6:
-        return np.zeros(channel.shape, np.float32)
-    return np.clip((channel - low) / (high - low), 0, 1).astype(np.float32)
+        return np.zeros(channels.shape, np.float32)
+    return np.clip((channels - low) / (high - low), 0, 1).astype(np.float32)
 
 
 def normalize_image(
     image: np.ndarray, config: NormalizeConfig = NormalizeConfig()
 ) -> tuple[np.ndarray, str]:
-    """Full normalisation: ``(float32 H x W in [0, 1] with bright nuclei, category)``."""
+    """Full normalisation: ``(float32 C x H x W in [0, 1] with bright nuclei, category)``."""
     category = detect_category(image)
     if config.method == "auto":
-        channel = nuclei_bright(image, category)
+        channels = nuclei_bright(image, category)[None]
     elif config.method == "lab":
         lightness = rgb2lab(to_rgb8(image))[..., 0].astype(np.float32)
-        channel = lightness if category == "fluorescence" else 100.0 - lightness
+        channels = (lightness if category == "fluorescence" else 100.0 - lightness)[None]
+    elif config.method == "rgb":
+        rgb = np.moveaxis(to_rgb8(image), -1, 0).astype(np.float32)
+        channels = rgb if category == "fluorescence" else 255.0 - rgb
     else:
         raise ValueError(f"normalize.method must be one of {METHODS}, not {config.method!r}")
-    scaled = percentile_scale(channel, config)
+    scaled = percentile_scale(channels, config)
     if config.clahe:
-        scaled = equalize_adapthist(scaled, clip_limit=0.01).astype(np.float32)
-    return scaled, category
+        scaled = np.stack([equalize_adapthist(c, clip_limit=0.01) for c in scaled])
+    return scaled.astype(np.float32), category

@@ -51,11 +51,11 @@ def load_model(path: Path | str, device: torch.device) -> UNet:
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Pad the bottom/right of ``H x W`` to multiples of ``multiple`` (reflect, or edge when
-    the image is too small to reflect)."""
-    height, width = image.shape
-    pad = ((0, -height % multiple), (0, -width % multiple))
-    mode = "reflect" if pad[0][1] < height and pad[1][1] < width else "edge"
+    """Pad the bottom/right of ``... x H x W`` to multiples of ``multiple`` (reflect, or edge
+    when the image is too small to reflect)."""
+    height, width = image.shape[-2:]
+    pad = ((0, 0),) * (image.ndim - 2) + ((0, -height % multiple), (0, -width % multiple))
+    mode = "reflect" if pad[-2][1] < height and pad[-1][1] < width else "edge"
     return np.pad(image, pad, mode=mode)
 
 
@@ -63,26 +63,27 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 def predict_probability(
     model: UNet, image: np.ndarray, device: torch.device, views: tuple[int, ...] = (0,)
 ) -> np.ndarray:
-    """Sigmoid probability ``H x W`` float32 for a normalised ``H x W`` image.
+    """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
+    ``C x H x W`` image.
 
     ``views`` are dihedral views (0..7, see :func:`nucseg.augment.dihedral`); their
     de-augmented probabilities are averaged (test-time augmentation).  Views of equal shape
     run as one batch.
     """
-    height, width = image.shape
+    height, width = image.shape[-2:]
     padded = pad_to_multiple(image.astype(np.float32), model.multiple)
-    total = np.zeros(padded.shape, np.float32)
+    total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
     transposed = [v for v in views if (v >= 4) != (v % 2 == 1)]
     for group in ([v for v in views if v not in transposed], transposed):
         if not group:
             continue
-        batch = np.stack([dihedral(padded, v) for v in group])[:, None]
+        batch = np.stack([dihedral(padded, v) for v in group])
         tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            prob = torch.sigmoid(model(tensor).float())[:, 0].cpu().numpy()
+            prob = torch.sigmoid(model(tensor).float()).cpu().numpy()
         for v, p in zip(group, prob, strict=True):
             total += inverse_dihedral(p, v)
-    return (total / len(views))[:height, :width]
+    return (total / len(views))[:, :height, :width]
 
 
 def shard_ids(ids: list[str], shard: int, n_shards: int) -> list[str]:
@@ -102,7 +103,8 @@ def predict_shard(
     threads: int = 1,
     device: str = "auto",
 ) -> None:
-    """Predict one shard of a prepared test set; write float16 maps keyed by image id."""
+    """Predict one shard of a prepared test set; write float16 ``K x H x W`` maps keyed by
+    image id."""
 
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)

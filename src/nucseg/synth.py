@@ -322,10 +322,14 @@ def write_demo_sources(
     seed: int,
     shapes: tuple[tuple[int, int], ...] = DEFAULT_SHAPES,
     shape_weights: tuple[float, ...] | None = None,
+    n_monuseg_tiles: int = 0,
+    n_ctc_frames: int = 0,
 ) -> None:
     """Write the demo's ``stage1_train/``, ``stage1_test/`` and ``stage1_solution.csv`` under
     ``root``.  ``shapes`` default to the real stage1 sizes; custom shapes are drawn uniformly
-    unless ``shape_weights`` are given."""
+    unless ``shape_weights`` are given.  With ``n_monuseg_tiles``/``n_ctc_frames`` it also
+    writes ``monuseg/`` (:func:`write_monuseg`, 1000 x 1000 tiles) and
+    ``Fluo-N2DH-SYN/`` (:func:`write_ctc`, every third frame annotated)."""
     root = Path(root)
     shapes = tuple(tuple(s) for s in shapes)
     if shape_weights is None:
@@ -336,13 +340,23 @@ def write_demo_sources(
     test = generate(SynthConfig(n_images=n_test, **common), "test")
     write_kaggle_stage1(test, root / "stage1_test", with_masks=False)
     write_solution_csv(test, root / "stage1_solution.csv")
+    if n_monuseg_tiles:
+        write_monuseg(root / "monuseg", n_tiles=n_monuseg_tiles, seed=seed + 1)
+    if n_ctc_frames:
+        write_ctc(root / "Fluo-N2DH-SYN", n_frames=n_ctc_frames, seed=seed + 2)
 
 
-def _polygon_of(mask: np.ndarray) -> np.ndarray:
-    """Outline of a binary mask as ``K x 2`` (row, column) vertices (longest contour)."""
-
-    contours = find_contours(np.pad(mask, 1).astype(float), 0.5)
-    return max(contours, key=len)[:-1] - 1  # closed contour: drop the repeated last point
+def _polygons_of(instance_labels: np.ndarray) -> list[np.ndarray]:
+    """Outline of each nucleus ``1..N`` as ``K x 2`` (row, column) vertices in image
+    coordinates (longest contour, traced within the nucleus's bounding box)."""
+    polygons = []
+    for label, box in enumerate(ndi.find_objects(instance_labels), start=1):
+        if box is None:
+            continue
+        mask = np.pad(instance_labels[box] == label, 1).astype(float)
+        contour = max(find_contours(mask, 0.5), key=len)[:-1]  # closed: drop the repeated point
+        polygons.append(contour - 1 + (box[0].start, box[1].start))
+    return polygons
 
 
 def _aperio_xml(polygons: list[np.ndarray]) -> str:
@@ -369,10 +383,7 @@ def write_monuseg(
     )
     for item in generate(config, "monuseg"):
         name = f"TCGA-{item.image_id[:2].upper()}-{item.image_id[2:6].upper()}-01Z-00-DX1"
-        polygons = [
-            _polygon_of(item.instance_labels == label)
-            for label in range(1, int(item.instance_labels.max()) + 1)
-        ]
+        polygons = _polygons_of(item.instance_labels)
         with atomic_path(root / "Tissue Images" / f"{name}.tif") as tmp:
             tifffile.imwrite(tmp, item.pixels, photometric="rgb")
         with atomic_path(root / "Annotations" / f"{name}.xml") as tmp:

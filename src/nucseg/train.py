@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,8 @@ class TrainConfig:
 
 @dataclass
 class TrainData:
-    """Normalised images and binary targets, split into train and validation lists."""
+    """Normalised ``C x H x W`` images and ``K x H x W`` targets, split into train and
+    validation lists; ``valid_labels`` are the validation instance labels."""
 
     train_images: list[np.ndarray]
     train_targets: list[np.ndarray]
@@ -83,15 +84,15 @@ def _validate(
         data.valid_images, data.valid_targets, data.valid_labels, strict=True
     ):
         prob = predict_probability(model, image, device)
-        logit = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None, None]
+        logit = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None]
         losses.append(
             float(
                 bce_soft_iou_loss(
-                    logit, torch.from_numpy(target.astype(np.float32))[None, None], iou_weight
+                    logit, torch.from_numpy(target.astype(np.float32))[None], iou_weight
                 )
             )
         )
-        scores.append(dsb_score(labels, instances_from_probability(prob, postprocess)))
+        scores.append(dsb_score(labels, instances_from_probability(prob[0], postprocess)))
     model.train()
     return float(np.mean(losses)), float(np.mean(scores))
 
@@ -111,6 +112,8 @@ def train_model(
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
     rng = np.random.default_rng(config.seed)
+    # the input channels follow the data (1, or 3 for normalize.method 'rgb')
+    net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     model = build_model(net).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -128,7 +131,7 @@ def train_model(
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
     images = data.train_images
     # crops drawn uniformly over pixels, times each image's sampling weight (balancing)
-    weights = np.array([i.size for i in images], float)
+    weights = np.array([i[0].size for i in images], float)
     if data.train_weights is not None:
         weights *= np.asarray(data.train_weights, float)
     weights /= weights.sum()
@@ -200,7 +203,8 @@ def load_train_data(manifest_path: Path | str, fold_dir: Path | str) -> TrainDat
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         images = load_normalized(fold_dir / side / "normalized", ids)
         labels = [read_tiff(fold_dir / side / "labels" / f"{i}.tif").astype(np.int32) for i in ids]
-        return [images[i] for i in ids], [semantic_target(lab) for lab in labels], labels
+        targets = [semantic_target(lab)[None] for lab in labels]
+        return [images[i] for i in ids], targets, labels
 
     train_images, train_targets, _ = load("train", train_ids)
     valid_images, valid_targets, valid_labels = load("valid", valid_ids)

@@ -56,12 +56,20 @@ wildcard_constraints:
 
 
 def synthetic_outputs():
-    root = config.get("synthetic", {}).get("root", "resources/synthetic")
-    return {
-        "train": f"{root}/stage1_train",
-        "test": f"{root}/stage1_test",
+    """What rule synthesize_sources writes: Kaggle train/test/solution, plus the TCGA-like
+    and CTC-like sources when config asks for them."""
+    spec = config.get("synthetic", {})
+    root = spec.get("root", "resources/synthetic")
+    outputs = {
+        "train": directory(f"{root}/stage1_train"),
+        "test": directory(f"{root}/stage1_test"),
         "solution": f"{root}/stage1_solution.csv",
     }
+    if spec.get("n_monuseg_tiles"):
+        outputs["monuseg"] = directory(f"{root}/monuseg")
+    if spec.get("n_ctc_frames"):
+        outputs["ctc"] = directory(f"{root}/Fluo-N2DH-SYN")
+    return outputs
 
 
 def source_inputs(wildcards):

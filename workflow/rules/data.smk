@@ -1,9 +1,8 @@
 rule synthesize_sources:
-    """Generate the synthetic demo sources in Kaggle stage1 layout (train, test, solution)."""
+    """Generate the synthetic demo sources in their real layouts: Kaggle stage1 (train, test,
+    solution), TCGA/MoNuSeg tif + XML, Cell Tracking Challenge frames."""
     output:
-        train=directory(synthetic_outputs()["train"]),
-        test=directory(synthetic_outputs()["test"]),
-        solution=synthetic_outputs()["solution"],
+        **synthetic_outputs(),
     log:
         "results/logs/synthesize_sources.log",
     benchmark:
@@ -54,12 +53,13 @@ rule assemble_dataset:
             key: config["datasets"][wc.version].get(key)
             for key in ("include", "exclude", "balance")
         },
+        normalize=config["normalize"],  # recorded per image in the manifest
     script:
         "../scripts/assemble_dataset.py"
 
 
 rule normalize_dataset:
-    """Normalise a dataset version's images to one nuclei-bright channel in [0, 1]."""
+    """Normalise a dataset version's images to nuclei-bright channels in [0, 1]."""
     input:
         manifest="results/datasets/{version}/manifest.tsv",
         images="results/datasets/{version}/images",

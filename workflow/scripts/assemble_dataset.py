@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from nucseg.datasets import assemble_dataset
+from nucseg.normalize import NormalizeConfig
 from nucseg.scripting import run_script
 
 
@@ -11,6 +12,7 @@ def main(snakemake):
         snakemake.params.source_dirs,
         Path(snakemake.output.manifest).parent,
         **snakemake.params.selection,
+        normalize=NormalizeConfig(**snakemake.params.normalize),
     )
 
 

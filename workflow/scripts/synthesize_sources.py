@@ -1,4 +1,4 @@
-"""Write the synthetic demo sources (Kaggle stage1 layout) under resources/."""
+"""Write the synthetic demo sources (Kaggle, TCGA-like, CTC-like layouts) under resources/."""
 
 from pathlib import Path
 
@@ -9,9 +9,13 @@ from nucseg.synth import write_demo_sources
 def main(snakemake):
     spec = snakemake.params.synthetic
     root = Path(snakemake.output.train).parent
-    extra = {"shapes": spec["shapes"]} if spec.get("shapes") else {}
+    optional = ("shapes", "n_monuseg_tiles", "n_ctc_frames")
     write_demo_sources(
-        root, n_train=spec["n_train"], n_test=spec["n_test"], seed=spec["seed"], **extra
+        root,
+        n_train=spec["n_train"],
+        n_test=spec["n_test"],
+        seed=spec["seed"],
+        **{key: spec[key] for key in optional if spec.get(key)},
     )
 
 

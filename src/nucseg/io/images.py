@@ -126,6 +126,30 @@ def read_tiff(path: Path | str) -> np.ndarray:
     return _read_tiff(path)
 
 
+def write_channels(channels: np.ndarray, path: Path | str) -> None:
+    """Write a channels-first ``C x H x W`` float image as one TIFF page (``C`` samples per
+    pixel, planar), atomically; :func:`read_channels` reads it back."""
+    if channels.ndim != 3:
+        raise ValueError(f"expected a C x H x W array, got shape {channels.shape}")
+    planar = "separate" if channels.shape[0] > 1 else None
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, channels, photometric="minisblack", planarconfig=planar)
+
+
+def read_channels(path: Path | str) -> np.ndarray:
+    """Read a TIFF written by :func:`write_channels` as ``C x H x W`` (a plain 2-D TIFF
+    becomes ``1 x H x W``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: file not found")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            channels = tif.pages[0].asarray()
+    except Exception as error:  # tifffile raises many types for broken files
+        raise NucsegInputError(f"{path}: corrupt or unreadable TIFF ({error})") from None
+    return channels[None] if channels.ndim == 2 else channels
+
+
 def read_label_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """An instance-label image (TIFF/PNG) as int32 labels 1..N, checking dtype and size."""
     labels = read_image(path)
