@@ -1,14 +1,19 @@
+import shutil
+
 import numpy as np
 import pandas as pd
+import pytest
 from helpers import build_version
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nucseg.crops import crop_image, crop_starts
-from nucseg.datasets import SourceSpec, normalize_dataset
+from nucseg.datasets import SourceSpec, normalize_dataset, write_targets
 from nucseg.folds import assign_folds, fold_sides, materialize_fold
+from nucseg.io.images import read_channels, read_tiff
 from nucseg.normalize import NormalizeConfig
-from nucseg.synth import write_demo_sources
+from nucseg.synth import write_ctc, write_demo_sources, write_monuseg
+from nucseg.targets import TargetConfig
 
 
 def test_crop_starts_cover_the_image_and_align_the_last_window():
@@ -59,6 +64,7 @@ def test_fold_folders_are_hardlinks_and_removable(tmp_path):
         [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")], tmp_path / "v1"
     )
     normalize_dataset(tmp_path / "v1", tmp_path / "v1" / "normalized", NormalizeConfig())
+    assert write_targets(tmp_path / "v1", tmp_path / "v1" / "targets", TargetConfig()) == 4
     sides = fold_sides(manifest, folds=2, fold=0, valid_fraction=0.0, seed=0)
     counts = materialize_fold(tmp_path / "v1", manifest, sides, tmp_path / "v1" / "folds" / "0")
     assert counts["train"] + counts["valid"] == 4 and counts["valid"] > 0
@@ -67,15 +73,14 @@ def test_fold_folders_are_hardlinks_and_removable(tmp_path):
     linked = tmp_path / "v1" / "folds" / "0" / side / "images" / f"{image_id}.png"
     original = tmp_path / "v1" / "images" / f"{image_id}.png"
     assert linked.stat().st_ino == original.stat().st_ino
-    import shutil
-
+    targets = read_channels(tmp_path / "v1" / "folds" / "0" / side / "targets" / f"{image_id}.tif")
+    labels = read_tiff(original.parent.parent / "labels" / f"{image_id}.tif")
+    assert targets.shape == (4, *labels.shape)
     shutil.rmtree(tmp_path / "v1" / "folds")
     assert original.is_file()
 
 
 def test_assembly_crops_large_tiles_and_keeps_their_origin(tmp_path):
-    from nucseg.synth import write_monuseg
-
     write_monuseg(tmp_path / "tcga", n_tiles=1, seed=1, shape=(200, 200))
     manifest = build_version(
         [SourceSpec("tcga", "monuseg", tmp_path / "tcga", crop=(96, 80))], tmp_path / "v"
@@ -86,3 +91,36 @@ def test_assembly_crops_large_tiles_and_keeps_their_origin(tmp_path):
     assert manifest.id.str.contains("_r104_c80").any()
     folds = assign_folds(manifest.assign(origin=manifest.origin), 2, 0)
     assert folds.nunique() == 1  # all crops of the one original on one side
+
+
+@pytest.fixture(scope="module")
+def mixed_version(tmp_path_factory):
+    """A version assembled from all three source formats, two of them cropped."""
+    root = tmp_path_factory.mktemp("mixed")
+    write_demo_sources(root / "raw", n_train=5, n_test=1, seed=4, shapes=((96, 128),))
+    write_monuseg(root / "tcga", n_tiles=3, seed=5, shape=(200, 200))
+    write_ctc(root / "ctc", n_frames=6, seed=6, annotate_every=2, shape=(128, 128))
+    sources = [
+        SourceSpec("kaggle", "kaggle_stage1", root / "raw" / "stage1_train", crop=(64, 64)),
+        SourceSpec("tcga", "monuseg", root / "tcga", crop=(96, 80)),
+        SourceSpec("ctc", "ctc", root / "ctc"),
+    ]
+    return build_version(sources, root / "v")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    folds=st.integers(1, 4),
+    fold=st.integers(0, 3),
+    valid_fraction=st.floats(0.1, 0.5),
+    seed=st.integers(0, 1000),
+)
+def test_assembled_crops_never_put_one_origin_on_both_sides(
+    mixed_version, folds, fold, valid_fraction, seed
+):
+    sides = fold_sides(
+        mixed_version, folds=folds, fold=fold % folds, valid_fraction=valid_fraction, seed=seed
+    )
+    assert set(sides) == {"train", "valid"}
+    sides_per_origin = mixed_version.assign(side=sides.to_numpy()).groupby("origin").side
+    assert (sides_per_origin.nunique() == 1).all()

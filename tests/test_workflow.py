@@ -17,6 +17,7 @@ RULES = [
     "synthesize_sources",
     "assemble_dataset",
     "normalize_dataset",
+    "compute_targets",
     "prepare_test_set",
     "materialize_fold",
     "train_model",

@@ -8,6 +8,7 @@ converted sources by hardlinks (:func:`assemble_dataset`).  A dataset version fo
     images/<id>.png        the source image as 8-bit RGB
     labels/<id>.tif        instance labels (uint16, 0 = background)
     normalized/<id>.tif    float32 C x H x W nuclei-bright image in [0, 1] (nucseg.normalize)
+    targets/<id>.tif       float32 4 x H x W training targets (nucseg.targets)
     stats.tsv              intensity statistics per category before/after normalisation
     folds/<k>/             one validation split as hardlinks (see nucseg.folds)
 
@@ -29,6 +30,7 @@ from nucseg.io.atomic import link_or_copy
 from nucseg.io.images import (
     read_channels,
     read_image,
+    read_tiff,
     to_rgb8,
     write_channels,
     write_png,
@@ -39,6 +41,7 @@ from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
 from nucseg.io.tables import write_table
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
 from nucseg.selection import RowSelector, balance_weights
+from nucseg.targets import TargetConfig, compute_targets
 
 MANIFEST_COLUMNS = [
     "id",
@@ -205,6 +208,17 @@ def normalize_dataset(
         before = to_rgb8(image).mean(axis=2) / 255.0
         records.append((category, before, normalized))
     return intensity_stats(records, config)
+
+
+def write_targets(dataset_dir: Path | str, out_dir: Path | str, config: TargetConfig) -> int:
+    """Write ``<out_dir>/<id>.tif``: the ``4 x H x W`` target stack
+    (:func:`nucseg.targets.compute_targets`) of every image of a version; return the count."""
+    dataset_dir = Path(dataset_dir)
+    ids = read_manifest(dataset_dir / "manifest.tsv")["id"]
+    for image_id in ids:
+        labels = read_tiff(dataset_dir / "labels" / f"{image_id}.tif").astype(np.int32)
+        write_channels(compute_targets(labels, config), Path(out_dir) / f"{image_id}.tif")
+    return len(ids)
 
 
 def intensity_stats(

@@ -80,13 +80,18 @@ def fold_sides(
     return pd.Series(np.where(is_valid, "valid", "train"), index=manifest.index)
 
 
-FOLD_CONTENTS = (("images", ".png"), ("labels", ".tif"), ("normalized", ".tif"))
+FOLD_CONTENTS = (
+    ("images", ".png"),
+    ("labels", ".tif"),
+    ("normalized", ".tif"),
+    ("targets", ".tif"),
+)
 
 
 def materialize_fold(
     dataset_dir: Path | str, manifest: pd.DataFrame, sides: pd.Series, out_dir: Path | str
 ) -> dict[str, int]:
-    """Write ``<out_dir>/{train,valid}/{images,labels,normalized}/`` as hardlinks into the
+    """Write ``<out_dir>/{train,valid}/{images,labels,normalized,targets}/`` as hardlinks into the
     dataset version (a copy, with a warning, where the file system refuses links) and
     ``<out_dir>/split.tsv`` (id, side).
 

@@ -21,14 +21,13 @@ import torch
 
 from nucseg.augment import sample_batch
 from nucseg.datasets import load_normalized, read_manifest
-from nucseg.io.images import read_tiff
+from nucseg.io.images import read_channels, read_tiff
 from nucseg.io.tables import write_table
 from nucseg.losses import bce_soft_iou_loss
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import predict_probability, save_checkpoint, select_device
-from nucseg.targets import semantic_target
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +187,12 @@ def train_model(
     return table
 
 
-def load_train_data(manifest_path: Path | str, fold_dir: Path | str) -> TrainData:
+def load_train_data(
+    manifest_path: Path | str, fold_dir: Path | str, target_channels: int = 1
+) -> TrainData:
     """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
-    targets and labels per side, and each training image's sampling weight."""
+    the first ``target_channels`` cached targets (:data:`nucseg.targets.TARGET_CHANNELS`)
+    and labels per side, and each training image's sampling weight."""
 
     fold_dir = Path(fold_dir)
     split = read_manifest(fold_dir / "split.tsv")
@@ -203,7 +205,9 @@ def load_train_data(manifest_path: Path | str, fold_dir: Path | str) -> TrainDat
     ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         images = load_normalized(fold_dir / side / "normalized", ids)
         labels = [read_tiff(fold_dir / side / "labels" / f"{i}.tif").astype(np.int32) for i in ids]
-        targets = [semantic_target(lab)[None] for lab in labels]
+        targets = [
+            read_channels(fold_dir / side / "targets" / f"{i}.tif")[:target_channels] for i in ids
+        ]
         return [images[i] for i in ids], targets, labels
 
     train_images, train_targets, _ = load("train", train_ids)

@@ -76,6 +76,23 @@ rule normalize_dataset:
         "../scripts/normalize_dataset.py"
 
 
+rule compute_targets:
+    """Semantic, contour, marker and weight targets of a dataset version, computed once."""
+    input:
+        manifest="results/datasets/{version}/manifest.tsv",
+        labels="results/datasets/{version}/labels",
+    output:
+        directory("results/datasets/{version}/targets"),
+    log:
+        "results/logs/compute_targets/{version}.log",
+    benchmark:
+        "results/benchmarks/compute_targets/{version}.tsv"
+    params:
+        targets=config.get("targets", {}),
+    script:
+        "../scripts/compute_targets.py"
+
+
 rule prepare_test_set:
     """Normalise the test images (Kaggle stage1_test layout) and list them."""
     input:
@@ -100,6 +117,7 @@ rule materialize_fold:
         images="results/datasets/{version}/images",
         labels="results/datasets/{version}/labels",
         normalized="results/datasets/{version}/normalized",
+        targets="results/datasets/{version}/targets",
     output:
         directory("results/datasets/{version}/folds/{fold}"),
     log:
