@@ -18,7 +18,90 @@ def test_output_matches_input_size(block_order, upsample):
         ModelConfig(base_width=4, depth=3, block_order=block_order, upsample=upsample)
     ).eval()
     with torch.no_grad():
-        assert model(torch.zeros(2, 1, 48, 64)).shape == (2, 1, 48, 64)
+        assert model(torch.zeros(2, 1, 48, 64)).masks.shape == (2, 1, 48, 64)
+
+
+@pytest.mark.parametrize("arch, heads", [("unet", 1), ("caunet", 2), ("camunet", 3)])
+@pytest.mark.parametrize("decoder", ["shared", "separate"])
+@pytest.mark.parametrize("encoder", ["plain", "resnet34"])
+def test_every_architecture_gives_one_map_per_head(arch, heads, decoder, encoder):
+    config = ModelConfig(
+        arch=arch,
+        base_width=4,
+        depth=2,
+        decoder=decoder,
+        encoder=encoder,
+        dilated_bottleneck=True,
+        presence_head=True,
+    )
+    model = build_model(config).eval()
+    side = 2 * model.multiple
+    with torch.no_grad():
+        output = model(torch.zeros(2, 1, side, side))
+    assert output.masks.shape == (2, heads, side, side) and output.presence.shape == (2,)
+
+
+def test_separate_decoders_cost_parameters_and_the_default_has_no_presence_head():
+    shared = build_model(ModelConfig(arch="camunet", base_width=4, depth=2))
+    separate = build_model(ModelConfig(arch="camunet", base_width=4, depth=2, decoder="separate"))
+    assert count_parameters(separate) > count_parameters(shared)
+    assert shared(torch.zeros(1, 1, 16, 16)).presence is None
+
+
+def test_resnet34_encoder_has_torchvisions_layout_and_size():
+    encoder = build_model(ModelConfig(encoder="resnet34", in_channels=3)).encoder
+    keys = encoder.resnet_state_keys()
+    assert {
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.2.conv2.weight",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.bias",
+        "layer4.2.bn2.weight",
+    } <= set(keys)
+    params = [k for k in keys if "running" not in k and "num_batches" not in k]
+    fc = 512 * 1000 + 1000
+    assert sum(encoder.state_dict()[k].numel() for k in params) + fc == 21_797_672  # torchvision
+
+
+def _torchvision_file(tmp_path, **replace):
+    encoder = build_model(ModelConfig(encoder="resnet34", in_channels=3)).encoder
+    state = {k: encoder.state_dict()[k] for k in encoder.resnet_state_keys()}
+    state.update({"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}, **replace)
+    torch.save(state, tmp_path / "resnet34.pth")
+    return tmp_path / "resnet34.pth", state
+
+
+def test_local_resnet_weights_load_and_gray_input_sums_the_rgb_filters(tmp_path):
+    path, state = _torchvision_file(tmp_path)
+    gray = build_model(ModelConfig(encoder="resnet34", encoder_weights=str(path))).encoder
+    assert torch.allclose(gray.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))
+    assert torch.equal(gray.layer3[5].bn2.running_mean, state["layer3.5.bn2.running_mean"])
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ({"layer2.0.conv1.weight": torch.zeros(128, 64, 5, 5)}, "layer2.0.conv1.weight has shape"),
+        ({"missing": True}, "not a torchvision resnet34 state dict"),
+    ],
+)
+def test_mismatched_or_absent_resnet_weights_are_named(tmp_path, damage, message):
+    path, state = _torchvision_file(tmp_path)
+    if "missing" in damage:
+        del state["layer4.2.bn2.weight"]
+        torch.save(state, path)
+    else:
+        _torchvision_file(tmp_path, **damage)
+    with pytest.raises(NucsegInputError, match=message):
+        build_model(ModelConfig(encoder="resnet34", encoder_weights=str(path)))
+    with pytest.raises(NucsegInputError, match="nowhere.pth: encoder weights not found"):
+        build_model(ModelConfig(encoder="resnet34", encoder_weights=str(tmp_path / "nowhere.pth")))
+
+
+def test_unknown_choices_are_named():
+    with pytest.raises(NucsegInputError, match="net.arch: 'segnet' is not one of unet, caunet"):
+        ModelConfig(arch="segnet")
 
 
 @pytest.mark.parametrize("shape", [(151, 500), (1, 1), (17, 33), (64, 64)])

@@ -18,6 +18,18 @@ def test_category_detection_matches_the_generator(images):
     assert agreement >= 0.9
 
 
+def test_pale_histology_and_every_kind_are_told_apart():
+    balanced = generate(
+        SynthConfig(
+            n_images=90, seed=77, kind_weights=(1, 1, 1), shapes=((96, 96),), shape_weights=(1.0,)
+        ),
+        "k",
+    )
+    wrong = [(i.kind, detect_category(i.pixels)) for i in balanced]
+    wrong = [w for w in wrong if w[0] != w[1]]
+    assert len(wrong) <= 1, wrong
+
+
 def test_every_kind_becomes_bright_nuclei_on_dark_in_unit_range(images):
     for image in images:
         normalized, _ = normalize_image(image.pixels)

@@ -1,46 +1,88 @@
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from nucseg.models import ModelConfig
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.synth import SynthConfig, generate
-from nucseg.targets import semantic_target
-from nucseg.train import LOG_COLUMNS, TrainConfig, TrainData, train_model
+from nucseg.targets import compute_targets
+from nucseg.train import (
+    TrainConfig,
+    TrainData,
+    TrainPaths,
+    log_columns,
+    target_indices,
+    train_model,
+)
 
 
-def _data(normalize=NormalizeConfig()):
+def _data(heads=("semantic",), normalize=NormalizeConfig()):
     images = generate(
         SynthConfig(n_images=4, seed=3, shapes=((64, 64),), shape_weights=(1.0,)), "t"
     )
     norm = [normalize_image(i.pixels, normalize)[0] for i in images]
-    targets = [semantic_target(i.instance_labels)[None] for i in images]
+    targets = [compute_targets(i.instance_labels)[target_indices(heads)] for i in images]
     return TrainData(norm[:3], targets[:3], norm[3:], targets[3:], [images[3].instance_labels])
 
 
-def _train(tmp_path, name, normalize=NormalizeConfig()):
-    config = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
-    table = train_model(
-        _data(normalize),
-        ModelConfig(base_width=4, depth=2),
-        config,
-        tmp_path / f"{name}.pt",
-        tmp_path / f"{name}.tsv",
-    )
-    return torch.load(tmp_path / f"{name}.pt", weights_only=True), table
+def _train(folder, net=ModelConfig(base_width=4, depth=2), normalize=NormalizeConfig(), **kw):
+    config = TrainConfig(epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
+    paths = TrainPaths.in_folder(folder)
+    table = train_model(_data(net.heads, normalize), net, config, paths, **kw)
+    return torch.load(paths.last, weights_only=True), table, paths
+
+
+def assert_same_weights(a, b):
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
 
 
 def test_training_is_bit_reproducible_on_cpu_and_logs_each_epoch(tmp_path):
-    first, table = _train(tmp_path, "a")
-    second, _ = _train(tmp_path, "b")
-    for key, value in first["state_dict"].items():
-        assert torch.equal(value, second["state_dict"][key]), key
-    log = pd.read_csv(tmp_path / "a.tsv", sep="\t")
-    assert list(log.columns) == LOG_COLUMNS and list(log.epoch) == [1, 2]
-    assert np.isfinite(log.train_loss).all() and (log.valid_dsb.between(0, 1)).all()
-    assert len(table) == 2
+    first, table, paths = _train(tmp_path / "a")
+    second, _, _ = _train(tmp_path / "b")
+    assert_same_weights(first, second)
+    log = pd.read_csv(paths.log, sep="\t")
+    assert list(log.columns) == log_columns(("semantic",), False) and list(log.epoch) == [1, 2, 3]
+    assert np.isfinite(log.loss_semantic).all() and (log.valid_dsb.between(0, 1)).all()
+    assert paths.curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    best = torch.load(paths.model, weights_only=True)
+    assert best["valid_dsb"] == pytest.approx(log.valid_dsb.max(), abs=1e-5)
+
+
+def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, caplog):
+    reference, _, _ = _train(tmp_path / "whole")
+    net = ModelConfig(base_width=4, depth=2)
+    config = TrainConfig(epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
+    paths = TrainPaths.in_folder(tmp_path / "cut")
+    # "interrupt" after epoch 1: a run with epochs=1 leaves the state of epoch 1 behind
+    train_model(_data(), net, TrainConfig(**{**config.__dict__, "epochs": 1}), paths)
+    state = torch.load(paths.checkpoints / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    caplog.set_level("INFO", logger="nucseg.train")
+    table = train_model(_data(), net, config, paths)  # a longer run continues a shorter one
+    assert "after epoch 1" in caplog.text
+    assert list(table.epoch) == [1, 2, 3]
+    assert_same_weights(reference, torch.load(paths.last, weights_only=True))
+
+
+def test_state_of_other_settings_or_corrupt_state_is_not_resumed(tmp_path, caplog):
+    caplog.set_level("INFO", logger="nucseg.train")
+    _, _, paths = _train(tmp_path / "x")
+    _, table, _ = _train(tmp_path / "x", net=ModelConfig(base_width=4, depth=2, dropout=0.1))
+    assert "state of other settings" in caplog.text and list(table.epoch) == [1, 2, 3]
+    (paths.checkpoints / "last.pt").write_bytes(b"truncated")
+    _, table, _ = _train(tmp_path / "x")
+    assert "unreadable training state" in caplog.text and list(table.epoch) == [1, 2, 3]
+
+
+def test_multi_head_network_logs_a_loss_per_head(tmp_path):
+    net = ModelConfig(arch="camunet", base_width=4, depth=2, presence_head=True)
+    checkpoint, table, _ = _train(tmp_path, net=net)
+    assert {"loss_contour", "loss_marker", "loss_presence"} <= set(table.columns)
+    assert checkpoint["net"]["arch"] == "camunet"
 
 
 def test_colour_input_trains_a_three_channel_network(tmp_path):
-    checkpoint, _ = _train(tmp_path, "rgb", NormalizeConfig(method="rgb"))
+    checkpoint, _, _ = _train(tmp_path, normalize=NormalizeConfig(method="rgb"))
     assert checkpoint["net"]["in_channels"] == 3

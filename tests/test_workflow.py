@@ -1,5 +1,6 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,12 @@ def tiny_config() -> dict:
     model = config["models"]["unet16"]
     model["net"].update(base_width=4, depth=2)
     model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)
+    # a second, three-head model: the ensemble mixes head counts
+    config["models"] = {
+        "unet16": model,
+        "camunet4": copy.deepcopy(model) | {"net": model["net"] | {"arch": "camunet"}},
+    }
+    config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"]["tta_views"] = [0, 5]
     return config
 
@@ -83,8 +90,26 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     scores = pd.read_csv(workdir / "results/scores.tsv", sep="\t")
     mean = scores[(scores.image_id == "mean") & (scores.category == "all")]
     assert len(mean) == 1 and 0.0 <= mean.dsb.iloc[0] <= 1.0
-    log = pd.read_csv(workdir / "results/models/unet16/train_log.tsv", sep="\t")
-    assert list(log.epoch) == [1, 2]
+    log = pd.read_csv(workdir / "results/models/camunet4/train_log.tsv", sep="\t")
+    assert list(log.epoch) == [1, 2] and {"loss_contour", "loss_marker"} <= set(log.columns)
+    assert (workdir / "results/models/camunet4/learning_curve.png").stat().st_size > 0
+    assert (workdir / "results/checkpoints/camunet4/last.pt").is_file()
+
+
+def test_changing_one_model_reruns_only_its_branch(workdir):
+    assert snakemake(workdir).returncode == 0  # up to date (a no-op after the real run)
+    config = tiny_config()
+    config["models"]["camunet4"]["train"]["learning_rate"] = 0.002
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        result = snakemake(workdir, "-n", "--quiet", "rules")
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    jobs = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, result.stdout
+    assert "assemble_dataset" not in jobs and "compute_targets" not in jobs
 
 
 @pytest.mark.parametrize(

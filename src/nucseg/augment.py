@@ -1,10 +1,64 @@
-"""Seeded augmentation of (image, target) training pairs: random crops, dihedral views,
-intensity jitter.  Arrays are channels first (``C x H x W`` images, ``K x H x W`` targets);
-geometry is applied identically to image and every target channel."""
+"""Seeded training augmentation, vectorised over the batch in torch.
+
+Arrays are channels first (``C x H x W`` images, ``T x H x W`` targets).  A batch is drawn
+as random crops (numpy generator), then one ``grid_sample`` per batch applies the geometry
+— dihedral view, small rotation, scale and aspect jitter, smooth elastic displacement —
+identically to the image (bilinear) and every target channel (nearest), with reflection at
+the borders; the intensity changes (gamma, contrast, brightness, channel shuffle, optional
+inversion, additive gaussian and multiplicative speckle noise) touch the image only.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation ranges (config ``models.<name>.augment``); 0 disables a step.
+
+    ``rotation``: max degrees; ``scale``: zoom drawn log-uniformly in ``[1/(1+s), 1+s]``;
+    ``aspect``: extra relative stretch of one axis; ``elastic``: displacement amplitude in
+    pixels of a random field on ``elastic_grid`` x ``elastic_grid`` control points, smoothly
+    (bicubic) interpolated; ``gamma``/``contrast``: log-uniform half-ranges; ``brightness``:
+    additive half-range; ``invert``: probability of ``1 - x``; ``noise``: max sigma of the
+    additive gaussian noise; ``speckle``: max sigma of the multiplicative noise.
+    """
+
+    dihedral: bool = True
+    rotation: float = 10.0
+    scale: float = 0.15
+    aspect: float = 0.1
+    elastic: float = 2.0
+    elastic_grid: int = 5
+    gamma: float = 0.35
+    contrast: float = 0.3
+    brightness: float = 0.08
+    channel_shuffle: bool = True
+    invert: float = 0.0
+    noise: float = 0.03
+    speckle: float = 0.1
+
+
+NO_AUGMENTATION = AugmentConfig(
+    dihedral=False,
+    rotation=0,
+    scale=0,
+    aspect=0,
+    elastic=0,
+    gamma=0,
+    contrast=0,
+    brightness=0,
+    channel_shuffle=False,
+    invert=0,
+    noise=0,
+    speckle=0,
+)
 
 
 def random_crop(
@@ -38,28 +92,106 @@ def inverse_dihedral(array: np.ndarray, view: int) -> np.ndarray:
     return np.swapaxes(array, -1, -2) if view >= 4 else array
 
 
-def jitter_intensity(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """Random gamma (0.7-1.4), contrast (x0.7-1.3) and offset (+-0.08), clipped to [0, 1]."""
-    gamma = np.exp(rng.uniform(np.log(0.7), np.log(1.4)))
-    out = np.power(np.clip(image, 0, 1), gamma) * rng.uniform(0.7, 1.3) + rng.uniform(-0.08, 0.08)
-    return np.clip(out, 0, 1).astype(np.float32)
+def _uniform(generator: torch.Generator, n: int, half_range: float) -> torch.Tensor:
+    return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * half_range
 
 
-def sample_batch(
+def sampling_grid(
+    generator: torch.Generator, n: int, size: int, config: AugmentConfig
+) -> torch.Tensor:
+    """``N x size x size x 2`` sampling grid (``grid_sample`` convention, align_corners
+    False) of random dihedral view x rotation x scale/aspect, plus elastic displacement."""
+    quarter_turns = (
+        torch.randint(4, (n,), generator=generator) if config.dihedral else torch.zeros(n)
+    )
+    angle = quarter_turns.double() * (math.pi / 2) + _uniform(
+        generator, n, math.radians(config.rotation)
+    )
+    transpose = (
+        torch.rand(n, generator=generator) < 0.5 if config.dihedral else torch.zeros(n, dtype=bool)
+    )
+    zoom = torch.exp(_uniform(generator, n, math.log1p(config.scale)))
+    stretch = torch.exp(_uniform(generator, n, math.log1p(config.aspect)))
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotate = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+    flip = torch.where(
+        transpose[:, None, None],
+        torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64),
+        torch.eye(2, dtype=torch.float64),
+    )
+    scale = torch.diag_embed(torch.stack([zoom * stretch, zoom / stretch], -1))
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+    theta[:, :, :2] = rotate @ flip @ scale
+    grid = F.affine_grid(theta.float(), [n, 1, size, size], align_corners=False)
+    if config.elastic > 0:
+        control = torch.rand(n, 2, config.elastic_grid, config.elastic_grid, generator=generator)
+        shift = (control * 2 - 1) * (2 * config.elastic / size)  # pixels -> [-1, 1] units
+        field = F.interpolate(shift, size=(size, size), mode="bicubic", align_corners=True)
+        grid = grid + field.permute(0, 2, 3, 1)
+    return grid
+
+
+def jitter_intensity(
+    generator: torch.Generator, images: torch.Tensor, config: AugmentConfig
+) -> torch.Tensor:
+    """Gamma, contrast, brightness, channel shuffle, inversion and noise per image of an
+    ``N x C x H x W`` batch in [0, 1]; the result is clipped to [0, 1]."""
+    n, channels = images.shape[:2]
+
+    def per_image(values: torch.Tensor) -> torch.Tensor:
+        return values.float().view(n, 1, 1, 1)
+
+    if config.channel_shuffle and channels > 1:
+        order = torch.argsort(torch.rand(n, channels, generator=generator), dim=1)
+        images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+    gamma = per_image(torch.exp(_uniform(generator, n, config.gamma)))
+    contrast = per_image(torch.exp(_uniform(generator, n, config.contrast)))
+    brightness = per_image(_uniform(generator, n, config.brightness))
+    images = images.clamp(0, 1) ** gamma * contrast + brightness
+    if config.invert > 0:
+        flip = per_image(torch.rand(n, generator=generator) < config.invert)
+        images = flip * (1 - images) + (1 - flip) * images
+    if config.noise > 0:
+        sigma = per_image(torch.rand(n, generator=generator)) * config.noise
+        images = images + sigma * torch.randn(images.shape, generator=generator)
+    if config.speckle > 0:
+        sigma = per_image(torch.rand(n, generator=generator)) * config.speckle
+        images = images * (1 + sigma * torch.randn(images.shape, generator=generator))
+    return images.clamp(0, 1)
+
+
+def augment_batch(
+    generator: torch.Generator,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    config: AugmentConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment square crops ``N x C x S x S`` and their targets ``N x T x S x S`` (float32
+    tensors on the CPU) with one geometry per crop, shared by image and targets."""
+    if config == NO_AUGMENTATION:
+        return images, targets
+    grid = sampling_grid(generator, images.shape[0], images.shape[-1], config)
+    sample = {"padding_mode": "reflection", "align_corners": False}
+    images = F.grid_sample(images, grid, mode="bilinear", **sample)
+    targets = F.grid_sample(targets, grid, mode="nearest", **sample)
+    return jitter_intensity(generator, images, config), targets
+
+
+def sample_crops(
     rng: np.random.Generator,
     images: list[np.ndarray],
     targets: list[np.ndarray],
     weights: np.ndarray,
     batch_size: int,
     size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Draw a batch ``(N x C x size x size images, N x K x size x size targets)``, float32."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` random crops of images drawn with probabilities ``weights``:
+    ``(N x C x size x size, N x T x size x size)`` float32 tensors."""
     chosen = rng.choice(len(images), size=batch_size, p=weights)
     batch_images = np.empty((batch_size, images[0].shape[0], size, size), np.float32)
     batch_targets = np.empty((batch_size, targets[0].shape[0], size, size), np.float32)
     for slot, index in enumerate(chosen):
-        image, target = random_crop(rng, images[index], targets[index], size)
-        view = int(rng.integers(8))
-        batch_images[slot] = jitter_intensity(rng, dihedral(image, view))
-        batch_targets[slot] = dihedral(target, view)
-    return batch_images, batch_targets
+        batch_images[slot], batch_targets[slot] = random_crop(
+            rng, images[index], targets[index], size
+        )
+    return torch.from_numpy(batch_images), torch.from_numpy(batch_targets)

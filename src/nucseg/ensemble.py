@@ -10,9 +10,12 @@ from nucseg.errors import NucsegInputError
 def weighted_mean(
     prob_maps: list[dict[str, np.ndarray]], weights: list[float] | None = None
 ) -> dict[str, np.ndarray]:
-    """Per image, the weighted mean (weights normalised to sum 1) of every model's map.
+    """Per image, the weighted mean of every model's ``K x H x W`` head maps.
 
-    Every input must hold the same image ids and shapes; the result is float32.
+    Members may have different head counts (a UNet's semantic map beside a CAMUNet's
+    semantic, contour and marker maps): head ``k`` is averaged over the members that have
+    it, their weights renormalised to sum 1.  Every input must hold the same image ids and
+    image sizes; the result is float32 with the largest head count.
     """
     if not prob_maps:
         raise ValueError("an ensemble needs at least one model")
@@ -22,15 +25,19 @@ def weighted_mean(
             f"ensemble weights {weights.tolist()} must be {len(prob_maps)} "
             "non-negative numbers with a positive sum"
         )
-    weights = weights / weights.sum()
     ids = sorted(prob_maps[0])
     for maps in prob_maps[1:]:
         if sorted(maps) != ids:
             raise NucsegInputError("ensemble members predicted different sets of images")
-    return {
-        image_id: sum(
-            w * maps[image_id].astype(np.float32)
-            for w, maps in zip(weights, prob_maps, strict=True)
-        ).astype(np.float32)
-        for image_id in ids
-    }
+
+    def mean(image_id: str) -> np.ndarray:
+        stacks = [maps[image_id] for maps in prob_maps]
+        heads = max(len(s) for s in stacks)
+        total = np.zeros((heads, *stacks[0].shape[1:]), np.float64)
+        weight_sum = np.zeros((heads, 1, 1))
+        for w, stack in zip(weights, stacks, strict=True):
+            total[: len(stack)] += w * stack.astype(np.float64)
+            weight_sum[: len(stack)] += w
+        return (total / np.maximum(weight_sum, 1e-12)).astype(np.float32)
+
+    return {image_id: mean(image_id) for image_id in ids}

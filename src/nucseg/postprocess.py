@@ -32,10 +32,10 @@ class PostprocessConfig:
 
 
 def markers_from_probability(
-    prob: np.ndarray, config: PostprocessConfig
+    core_prob: np.ndarray, config: PostprocessConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(markers, distance)``: labelled seeds and the cores' distance transform."""
-    cores = prob > config.marker_threshold
+    cores = core_prob > config.marker_threshold
     distance = ndi.distance_transform_edt(cores)
     if config.split_h > 0:
         # peaks of the smoothed distance split cores that still hold touching nuclei
@@ -68,18 +68,29 @@ def fill_contact_gaps(labels: np.ndarray) -> np.ndarray:
     return np.where(gap, label_of_rank[largest], labels)
 
 
-def instances_from_probability(
-    prob: np.ndarray, config: PostprocessConfig = PostprocessConfig()
-) -> np.ndarray:
-    """Instance labels (int32, 1..N, one label per pixel) from a nucleus probability map.
+def core_probability(probs: np.ndarray) -> np.ndarray:
+    """Probability of "nucleus core" from the heads ``K x H x W`` (semantic[, contour
+    [, marker]]): the semantic map, or the marker map when there is one, times
+    ``1 - contour`` when there is a contour head (cores stop at boundaries)."""
+    core = probs[2] if len(probs) >= 3 else probs[0]
+    return core * (1 - probs[1]) if len(probs) >= 2 else core
 
-    Seeds from :func:`markers_from_probability` are grown by watershed on the negated
-    distance transform within the hole-filled mask ``prob > mask_threshold``; the one-pixel
-    gaps the network leaves between touching nuclei are given back (:func:`fill_contact_gaps`);
-    objects smaller than ``min_size`` are dropped and labels renumbered 1..N.
+
+def instances_from_probability(
+    probs: np.ndarray, config: PostprocessConfig = PostprocessConfig()
+) -> np.ndarray:
+    """Instance labels (int32, 1..N, one label per pixel) from head probabilities
+    ``K x H x W`` (or one semantic map ``H x W``).
+
+    Seeds from :func:`markers_from_probability` on :func:`core_probability` are grown by
+    watershed on the negated distance transform within the hole-filled mask
+    ``semantic > mask_threshold``; the one-pixel gaps the network leaves between touching
+    nuclei are given back (:func:`fill_contact_gaps`); objects smaller than ``min_size`` are
+    dropped and labels renumbered 1..N.
     """
-    mask = ndi.binary_fill_holes(prob > config.mask_threshold)
-    markers, distance = markers_from_probability(prob, config)
+    probs = probs[None] if probs.ndim == 2 else probs
+    mask = ndi.binary_fill_holes(probs[0] > config.mask_threshold)
+    markers, distance = markers_from_probability(core_probability(probs), config)
     labels = fill_contact_gaps(watershed(-distance, markers, mask=mask))
     areas = np.bincount(labels.ravel())
     keep = areas >= config.min_size

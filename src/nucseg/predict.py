@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from nucseg.datasets import load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import save_arrays
 from nucseg.io.atomic import atomic_path
-from nucseg.models import ModelConfig, UNet, build_model
+from nucseg.models import ModelConfig, SegmentationNet, build_model
 
 
 def select_device(preferred: str = "auto") -> torch.device:
@@ -26,7 +27,7 @@ def select_device(preferred: str = "auto") -> torch.device:
     return torch.device("cuda")
 
 
-def save_checkpoint(model: UNet, path: Path | str, extra: dict | None = None) -> None:
+def save_checkpoint(model: SegmentationNet, path: Path | str, extra: dict | None = None) -> None:
     """Save weights and network config in a form :func:`load_model` reads with ``weights_only``."""
 
     payload = {"net": model.config.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
@@ -34,12 +35,13 @@ def save_checkpoint(model: UNet, path: Path | str, extra: dict | None = None) ->
         torch.save(payload, tmp)
 
 
-def load_model(path: Path | str, device: torch.device) -> UNet:
+def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
     """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickle)."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-        model = build_model(ModelConfig(**payload["net"]))
+        # the checkpoint holds every weight: do not read the encoder's initial weights again
+        model = build_model(replace(ModelConfig(**payload["net"]), encoder_weights=None))
         model.load_state_dict(payload["state_dict"])
     except FileNotFoundError:
         raise NucsegInputError(f"{path}: checkpoint not found") from None
@@ -61,7 +63,7 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_probability(
-    model: UNet, image: np.ndarray, device: torch.device, views: tuple[int, ...] = (0,)
+    model: SegmentationNet, image: np.ndarray, device: torch.device, views: tuple[int, ...] = (0,)
 ) -> np.ndarray:
     """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
     ``C x H x W`` image.
@@ -72,7 +74,7 @@ def predict_probability(
     """
     height, width = image.shape[-2:]
     padded = pad_to_multiple(image.astype(np.float32), model.multiple)
-    total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
+    total = np.zeros((len(model.config.heads), *padded.shape[-2:]), np.float32)
     transposed = [v for v in views if (v >= 4) != (v % 2 == 1)]
     for group in ([v for v in views if v not in transposed], transposed):
         if not group:
@@ -80,7 +82,7 @@ def predict_probability(
         batch = np.stack([dihedral(padded, v) for v in group])
         tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            prob = torch.sigmoid(model(tensor).float()).cpu().numpy()
+            prob = torch.sigmoid(model(tensor).masks.float()).cpu().numpy()
         for v, p in zip(group, prob, strict=True):
             total += inverse_dihedral(p, v)
     return (total / len(views))[:, :height, :width]

@@ -405,7 +405,7 @@ def write_ctc(
         n_images=n_frames, seed=seed, kind_weights=(1, 0, 0), shapes=(shape,), shape_weights=(1.0,)
     )
     for frame, item in enumerate(generate(config, "ctc")):
-        gray = item.pixels[..., 0] if item.pixels.ndim == 3 else item.pixels
+        gray = item.pixels[..., :3].max(axis=2) if item.pixels.ndim == 3 else item.pixels
         deep = (gray.astype(np.uint16) * 16 + 400).astype(np.uint16)  # 12-bit camera range
         with atomic_path(root / "01" / f"t{frame:03d}.tif") as tmp:
             tifffile.imwrite(tmp, deep)

@@ -1,42 +1,58 @@
-"""Training loop: seeded, deterministic on CPU, CUDA with AMP when present.
+"""Training loop: seeded, bit-reproducible and resumable on CPU, CUDA with AMP when present.
 
-One epoch is ``steps_per_epoch`` batches of random augmented crops.  After each epoch the
-model is evaluated on the validation images (whole images, padded): loss and mean DSB score
-after instance separation.  The learning rate drops by ``lr_factor`` after ``lr_patience``
-epochs without a lower validation loss; the checkpoint with the best validation DSB score
-is kept.
+One epoch is ``steps_per_epoch`` batches of random crops, augmented on the fly
+(:mod:`nucseg.augment`).  After each epoch the model is evaluated on the validation images
+(whole images, padded): loss and mean DSB score after instance separation.  The learning
+rate drops by ``lr_factor`` after ``lr_patience`` epochs without a lower validation loss;
+the weights with the best validation DSB score are kept.
+
+Resuming: at the end of every epoch the complete training state (weights, optimiser,
+scheduler, every random generator, the log so far) is written atomically to
+``<checkpoints>/last.pt`` and the best weights to ``<checkpoints>/best.pt``.  A new run with
+the same settings continues from there and ends with the same weights as an uninterrupted
+run; a run with other settings starts afresh.  Snakemake never deletes that folder (it is
+not a declared output), so a killed job loses at most one epoch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
+import shutil
+import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from nucseg.augment import sample_batch
+from nucseg.augment import AugmentConfig, augment_batch, sample_crops
 from nucseg.datasets import load_normalized, read_manifest
+from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_channels, read_tiff
 from nucseg.io.tables import write_table
-from nucseg.losses import bce_soft_iou_loss
+from nucseg.losses import LossConfig, segmentation_loss
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.plots import plot_learning_curve
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import predict_probability, save_checkpoint, select_device
+from nucseg.predict import pad_to_multiple, save_checkpoint, select_device
+from nucseg.targets import TARGET_CHANNELS
 
 log = logging.getLogger(__name__)
-
-LOG_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_dsb", "lr", "seconds", "data_seconds"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (config ``models.<name>.train``)."""
+    """Optimisation settings (config ``models.<name>.train``).
+
+    ``max_seconds`` (0 = off) stops after the epoch that crosses a wall-time budget; it makes
+    the epoch count depend on the machine, so it is meant for benchmarks, not pipelines.
+    """
 
     epochs: int = 12
     steps_per_epoch: int = 40
@@ -46,15 +62,39 @@ class TrainConfig:
     lr_patience: int = 3
     lr_factor: float = 0.2
     early_stop: int = 0  # epochs without improvement before stopping; 0 = never
-    iou_weight: float = 1.0
     seed: int = 0
     device: str = "auto"
+    max_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Where a training run writes: best and last weights, the epoch log TSV, the
+    learning-curve PNG, and the resumable state folder (not a Snakemake output)."""
+
+    model: Path
+    last: Path
+    log: Path
+    curve: Path
+    checkpoints: Path
+
+    @classmethod
+    def in_folder(cls, folder: Path | str) -> TrainPaths:
+        folder = Path(folder)
+        return cls(
+            folder / "model.pt",
+            folder / "last.pt",
+            folder / "train_log.tsv",
+            folder / "learning_curve.png",
+            folder / "checkpoints",
+        )
 
 
 @dataclass
 class TrainData:
-    """Normalised ``C x H x W`` images and ``K x H x W`` targets, split into train and
-    validation lists; ``valid_labels`` are the validation instance labels."""
+    """Normalised ``C x H x W`` images and ``(K + 1) x H x W`` targets (the ``K`` head
+    targets, then the pixel weight map), split into train and validation lists;
+    ``valid_labels`` are the validation instance labels."""
 
     train_images: list[np.ndarray]
     train_targets: list[np.ndarray]
@@ -62,6 +102,21 @@ class TrainData:
     valid_targets: list[np.ndarray]
     valid_labels: list[np.ndarray]
     train_weights: list[float] | None = None  # per-image sampling weights (manifest)
+
+
+def log_columns(heads: tuple[str, ...], presence: bool) -> list[str]:
+    """Columns of the epoch log: totals, one loss per head (and presence), score, timing."""
+    parts = [f"loss_{h}" for h in heads] + (["loss_presence"] if presence else [])
+    return [
+        "epoch",
+        "train_loss",
+        *parts,
+        "valid_loss",
+        "valid_dsb",
+        "lr",
+        "seconds",
+        "data_seconds",
+    ]
 
 
 def seed_everything(seed: int) -> None:
@@ -72,9 +127,8 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _validate(
-    model, data: TrainData, device, postprocess: PostprocessConfig, iou_weight: float
-) -> tuple[float, float]:
+@torch.inference_mode()
+def _validate(model, data: TrainData, device, loss: LossConfig, postprocess) -> tuple[float, float]:
     if not data.valid_images:
         return float("nan"), float("nan")
     model.eval()
@@ -82,132 +136,235 @@ def _validate(
     for image, target, labels in zip(
         data.valid_images, data.valid_targets, data.valid_labels, strict=True
     ):
-        prob = predict_probability(model, image, device)
-        logit = torch.logit(torch.from_numpy(prob).clamp(1e-6, 1 - 1e-6))[None]
-        losses.append(
-            float(
-                bce_soft_iou_loss(
-                    logit, torch.from_numpy(target.astype(np.float32))[None], iou_weight
-                )
-            )
+        height, width = image.shape[-2:]
+        padded = torch.from_numpy(pad_to_multiple(image, model.multiple))[None].to(device)
+        output = model(padded)
+        output = output._replace(masks=output.masks[..., :height, :width].float())
+        total, _ = segmentation_loss(
+            output, torch.from_numpy(target)[None].to(device), model.config.heads, loss
         )
-        scores.append(dsb_score(labels, instances_from_probability(prob[0], postprocess)))
+        losses.append(float(total))
+        prob = torch.sigmoid(output.masks[0]).cpu().numpy()
+        scores.append(dsb_score(labels, instances_from_probability(prob, postprocess)))
     model.train()
     return float(np.mean(losses)), float(np.mean(scores))
+
+
+def _fingerprint(*settings) -> str:
+    """Hash of everything that determines a run, to refuse resuming someone else's state."""
+    text = json.dumps(
+        [asdict(s) if hasattr(s, "__dataclass_fields__") else s for s in settings],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _load_state(path: Path, fingerprint: str) -> dict | None:
+    """The resumable state at ``path`` if it exists, loads, and belongs to this run."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt file is never used: start afresh
+        log.warning("%s: unreadable training state (%s); starting afresh", path, error)
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log.info("%s: state of other settings; starting afresh", path)
+        return None
+    return state
+
+
+class _Progress:
+    """A progress bar on a terminal; otherwise a plain log line every quarter epoch."""
+
+    def __init__(self, epochs: int, steps: int):
+        self.epochs, self.steps = epochs, steps
+        self.tty = sys.stderr.isatty()
+
+    def update(self, epoch: int, step: int, loss: float) -> None:
+        if self.tty:
+            done = int(30 * step / self.steps)
+            print(
+                f"\repoch {epoch}/{self.epochs} [{'#' * done}{'.' * (30 - done)}] loss {loss:.4f}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+            if step == self.steps:
+                print(file=sys.stderr)
+        elif step % max(1, self.steps // 4) == 0:
+            log.info("epoch %d/%d step %d/%d loss %.4f", epoch, self.epochs, step, self.steps, loss)
 
 
 def train_model(
     data: TrainData,
     net: ModelConfig,
     config: TrainConfig,
-    out_model: Path | str,
-    out_log: Path | str,
+    paths: TrainPaths,
+    *,
+    loss: LossConfig = LossConfig(),
+    augment: AugmentConfig = AugmentConfig(),
+    postprocess: PostprocessConfig = PostprocessConfig(),
     threads: int = 1,
-    postprocess: PostprocessConfig | None = None,
 ) -> pd.DataFrame:
-    """Train; write the best checkpoint to ``out_model`` and the epoch log TSV to ``out_log``."""
-    postprocess = postprocess or PostprocessConfig()
+    """Train (or resume training); write :class:`TrainPaths`; return the epoch log."""
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
-    rng = np.random.default_rng(config.seed)
     # the input channels follow the data (1, or 3 for normalize.method 'rgb')
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     model = build_model(net).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    log.info(
-        "model %s: %d parameters, device %s, %d threads",
-        net.arch,
-        count_parameters(model),
-        device,
-        threads,
-    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
     )
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
-    images = data.train_images
+    rng = np.random.default_rng(config.seed)
+    augment_rng = torch.Generator().manual_seed(config.seed)
     # crops drawn uniformly over pixels, times each image's sampling weight (balancing)
-    weights = np.array([i[0].size for i in images], float)
+    weights = np.array([i[0].size for i in data.train_images], float)
     if data.train_weights is not None:
         weights *= np.asarray(data.train_weights, float)
     weights /= weights.sum()
-    rows, best_score, best_epoch = [], -np.inf, 0
-    for epoch in range(1, config.epochs + 1):
-        start, data_seconds, losses = time.perf_counter(), 0.0, []
+
+    # everything but the epoch count and the machine: a longer run continues a shorter one
+    run = replace(config, epochs=0, early_stop=0, device="", max_seconds=0)
+    fingerprint = _fingerprint(net, run, loss, augment, postprocess, weights.tolist())
+    state_path, best_path = paths.checkpoints / "last.pt", paths.checkpoints / "best.pt"
+    rows, best_score, best_epoch, first_epoch = [], -np.inf, 0, 1
+    state = _load_state(state_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        rng.bit_generator.state = state["numpy_rng"]
+        augment_rng.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        rows, best_score, best_epoch = state["rows"], state["best_score"], state["best_epoch"]
+        first_epoch = state["epoch"] + 1
+        log.info("resuming %s after epoch %d", paths.checkpoints, state["epoch"])
+    log.info(
+        "model %s (%s encoder, heads %s): %d parameters, device %s, %d threads",
+        net.arch,
+        net.encoder,
+        ",".join(net.heads),
+        count_parameters(model),
+        device,
+        threads,
+    )
+    columns = log_columns(net.heads, net.presence_head)
+    progress = _Progress(config.epochs, config.steps_per_epoch)
+    started = time.perf_counter()
+    for epoch in range(first_epoch, config.epochs + 1):
+        if config.early_stop and epoch - 1 - best_epoch >= config.early_stop:
+            break
+        start, data_seconds, sums = time.perf_counter(), 0.0, {}
         model.train()
-        for _step in range(config.steps_per_epoch):
+        for step in range(1, config.steps_per_epoch + 1):
             tick = time.perf_counter()
-            batch_images, batch_targets = sample_batch(
-                rng, images, data.train_targets, weights, config.batch_size, config.crop
+            inputs, targets = sample_crops(
+                rng, data.train_images, data.train_targets, weights, config.batch_size, config.crop
             )
-            inputs, targets = (
-                torch.from_numpy(batch_images).to(device),
-                torch.from_numpy(batch_targets).to(device),
-            )
+            inputs, targets = augment_batch(augment_rng, inputs, targets, augment)
+            inputs, targets = inputs.to(device), targets.to(device)
+            if device.type == "cuda":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
             data_seconds += time.perf_counter() - tick
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=device.type == "cuda"):
-                loss = bce_soft_iou_loss(model(inputs).float(), targets, config.iou_weight)
-            scaler.scale(loss).backward()
+                output = model(inputs)
+            total, parts = segmentation_loss(
+                output._replace(masks=output.masks.float()), targets, net.heads, loss
+            )
+            scaler.scale(total).backward()
             scaler.step(optimizer)
             scaler.update()
-            losses.append(loss.item())
-        valid_loss, valid_dsb = _validate(model, data, device, postprocess, config.iou_weight)
+            for key, value in {"train_loss": total, **parts}.items():
+                sums[key] = sums.get(key, 0.0) + value.item()
+            progress.update(epoch, step, sums["train_loss"] / step)
+        valid_loss, valid_dsb = _validate(model, data, device, loss, postprocess)
+        train_loss = sums["train_loss"] / config.steps_per_epoch
         # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
-        scheduler.step(valid_loss if np.isfinite(valid_loss) else float(np.mean(losses)))
-        score = valid_dsb if np.isfinite(valid_dsb) else -float(np.mean(losses))
+        scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
+        score = valid_dsb if np.isfinite(valid_dsb) else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch
-            save_checkpoint(model, out_model, {"epoch": epoch, "valid_dsb": valid_dsb})
-        rows.append(
-            {
-                "epoch": epoch,
-                "train_loss": round(float(np.mean(losses)), 5),
-                "valid_loss": round(valid_loss, 5),
-                "valid_dsb": round(valid_dsb, 5),
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": round(time.perf_counter() - start, 2),
-                "data_seconds": round(data_seconds, 3),
-            }
+            save_checkpoint(model, best_path, {"epoch": epoch, "valid_dsb": valid_dsb})
+        row = {
+            f"loss_{k}" if k != "train_loss" else k: round(v / config.steps_per_epoch, 5)
+            for k, v in sums.items()
+        }
+        row.update(
+            epoch=epoch,
+            valid_loss=round(valid_loss, 5),
+            valid_dsb=round(valid_dsb, 5),
+            lr=optimizer.param_groups[0]["lr"],
+            seconds=round(time.perf_counter() - start, 2),
+            data_seconds=round(data_seconds, 3),
         )
+        rows.append(row)
         log.info(
-            "epoch %d/%d %s",
-            epoch,
-            config.epochs,
-            " ".join(f"{k}={v}" for k, v in rows[-1].items() if k != "epoch"),
+            "epoch %d/%d %s", epoch, config.epochs, " ".join(f"{k}={row[k]}" for k in columns[1:])
         )
-        if config.early_stop and epoch - best_epoch >= config.early_stop:
-            log.info("early stop: no improvement for %d epochs", config.early_stop)
+        with atomic_path(state_path) as tmp:
+            torch.save(
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "augment_rng": augment_rng.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "rows": rows,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                },
+                tmp,
+            )
+        if config.max_seconds and time.perf_counter() - started >= config.max_seconds:
+            log.info("time budget of %.0f s reached after epoch %d", config.max_seconds, epoch)
             break
-    table = pd.DataFrame(rows, columns=LOG_COLUMNS)
-    write_table(table, out_log)
+    if config.early_stop and rows and rows[-1]["epoch"] - best_epoch >= config.early_stop:
+        log.info("early stop: no improvement for %d epochs", config.early_stop)
+    save_checkpoint(model, paths.last, {"epoch": rows[-1]["epoch"] if rows else 0})
+    with atomic_path(paths.model) as tmp:
+        shutil.copyfile(best_path, tmp)
+    table = pd.DataFrame(rows, columns=columns)
+    write_table(table, paths.log)
+    plot_learning_curve(table, paths.curve)
     return table
 
 
+def target_indices(heads: tuple[str, ...]) -> list[int]:
+    """Channels of the cached target stack a network with ``heads`` learns, then the weight."""
+    return [TARGET_CHANNELS.index(h) for h in heads] + [TARGET_CHANNELS.index("weight")]
+
+
 def load_train_data(
-    manifest_path: Path | str, fold_dir: Path | str, target_channels: int = 1
+    manifest_path: Path | str, fold_dir: Path | str, heads: tuple[str, ...] = ("semantic",)
 ) -> TrainData:
     """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
-    the first ``target_channels`` cached targets (:data:`nucseg.targets.TARGET_CHANNELS`)
-    and labels per side, and each training image's sampling weight."""
+    the cached targets of ``heads`` plus the weight map, labels per side, and each training
+    image's sampling weight."""
 
     fold_dir = Path(fold_dir)
     split = read_manifest(fold_dir / "split.tsv")
     train_ids = split.loc[split.side == "train", "id"].tolist()
     valid_ids = split.loc[split.side == "valid", "id"].tolist()
     log.info("%d training and %d validation images", len(train_ids), len(valid_ids))
+    channels = target_indices(heads)
 
-    def load(
-        side: str, ids: list[str]
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    def load(side: str, ids: list[str]):
         images = load_normalized(fold_dir / side / "normalized", ids)
+        targets = [read_channels(fold_dir / side / "targets" / f"{i}.tif")[channels] for i in ids]
         labels = [read_tiff(fold_dir / side / "labels" / f"{i}.tif").astype(np.int32) for i in ids]
-        targets = [
-            read_channels(fold_dir / side / "targets" / f"{i}.tif")[:target_channels] for i in ids
-        ]
         return [images[i] for i in ids], targets, labels
 
     train_images, train_targets, _ = load("train", train_ids)

@@ -5,7 +5,9 @@ rule train_model:
         fold=fold_dir_of,
     output:
         model="results/models/{model}/model.pt",
+        last="results/models/{model}/last.pt",
         log_table="results/models/{model}/train_log.tsv",
+        curve="results/models/{model}/learning_curve.png",
     log:
         "results/logs/train_model/{model}.log",
     benchmark:
@@ -16,5 +18,7 @@ rule train_model:
     params:
         model=model_params,
         postprocess=config["postprocess"],
+        # resumable state, not an output: a killed or failed job keeps it
+        checkpoints="results/checkpoints/{model}",
     script:
         "../scripts/train_model.py"

@@ -9,8 +9,8 @@ def main(snakemake):
     config = PostprocessConfig(**snakemake.params.postprocess)
     probabilities = load_arrays(snakemake.input[0])
     instances = {
-        # channel 0 is the semantic (nucleus) probability
-        k: instances_from_probability(v[0].astype("float32"), config)
+        # K x H x W head probabilities (semantic[, contour[, marker]])
+        k: instances_from_probability(v.astype("float32"), config)
         for k, v in probabilities.items()
     }
     save_arrays(snakemake.output[0], instances)

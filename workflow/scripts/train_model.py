@@ -1,21 +1,34 @@
-"""Train one model on its fold of its dataset version."""
+"""Train one model on its fold of its dataset version (resuming an interrupted run)."""
 
+from pathlib import Path
+
+from nucseg.augment import AugmentConfig
+from nucseg.losses import LossConfig
 from nucseg.models import ModelConfig
 from nucseg.postprocess import PostprocessConfig
 from nucseg.scripting import run_script
-from nucseg.train import TrainConfig, load_train_data, train_model
+from nucseg.train import TrainConfig, TrainPaths, load_train_data, train_model
 
 
 def main(snakemake):
     spec = snakemake.params.model
+    net = ModelConfig(**spec.get("net", {}))
+    out = snakemake.output
     train_model(
-        load_train_data(snakemake.input.manifest, snakemake.input.fold),
-        ModelConfig(**spec.get("net", {})),
+        load_train_data(snakemake.input.manifest, snakemake.input.fold, net.heads),
+        net,
         TrainConfig(**spec.get("train", {})),
-        snakemake.output.model,
-        snakemake.output.log_table,
-        threads=snakemake.threads,
+        TrainPaths(
+            Path(out.model),
+            Path(out.last),
+            Path(out.log_table),
+            Path(out.curve),
+            Path(snakemake.params.checkpoints),
+        ),
+        loss=LossConfig(**spec.get("loss", {})),
+        augment=AugmentConfig(**spec.get("augment", {})),
         postprocess=PostprocessConfig(**snakemake.params.postprocess),
+        threads=snakemake.threads,
     )
 
 
