@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nucseg.metrics import DSB_THRESHOLDS, dsb_score, iou_matrix, match_counts
+from nucseg.metrics import DSB_THRESHOLDS, dsb_score, instance_scores, match_counts, matched_ious
 
 
 def test_perfect_prediction_scores_one_regardless_of_label_values():
@@ -49,10 +49,30 @@ def test_hand_computed_partial_overlap():
     assert dsb_score(truth, pred) == pytest.approx(6 / 10)
 
 
-def test_iou_matrix_shape_and_values():
-    truth = np.array([[1, 1, 2, 2]])
-    pred = np.array([[5, 0, 0, 9]])
-    np.testing.assert_allclose(iou_matrix(truth, pred), [[0.5, 0.0], [0.0, 0.5]])
+def test_matched_ious_keep_pairs_above_one_half_whatever_the_label_values():
+    truth = np.array([[1, 1, 1, 2, 2, 0]])
+    pred = np.array([[5, 5, 0, 9, 9, 9]])  # IoU 2/3 and 2/3
+    ious, n_true, n_pred = matched_ious(truth, pred)
+    np.testing.assert_allclose(np.sort(ious), [2 / 3, 2 / 3])
+    assert (n_true, n_pred) == (2, 2)
+    huge = np.where(pred > 0, pred + 2**40, 0)  # sparse huge ids take the other path
+    np.testing.assert_allclose(np.sort(matched_ious(truth * 10**9, huge)[0]), [2 / 3, 2 / 3])
+
+
+def test_instance_scores_by_hand():
+    truth = np.zeros((1, 20), int)
+    truth[0, :10], truth[0, 12:16] = 1, 2  # two nuclei
+    pred = np.zeros((1, 20), int)
+    pred[0, :8] = 3  # IoU 0.8 with nucleus 1
+    pred[0, 17:19] = 4  # a false positive; nucleus 2 is missed
+    scores = instance_scores(truth, pred)
+    assert scores["n_true"] == 2 and scores["n_pred"] == 2
+    # TP 1, FP 1, FN 1 up to IoU 0.75; TP 0 from 0.80
+    assert scores["ap50"] == pytest.approx(1 / 3) and scores["ap75"] == pytest.approx(1 / 3)
+    assert scores["dsb"] == pytest.approx(6 / 10 * 1 / 3)
+    assert scores["f1_50"] == pytest.approx(0.5) and scores["pq"] == pytest.approx(0.8 / 2)
+    empty = np.zeros((3, 3), int)
+    assert set(instance_scores(empty, empty).values()) == {0, 1.0}
 
 
 def test_thresholds_are_the_kaggle_ones():

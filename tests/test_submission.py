@@ -38,3 +38,25 @@ def test_score_table_counts_nuclei():
     table = score_images(truth, {"x": np.array([[1, 0], [0, 0]])})
     row = table.iloc[0]
     assert (row.n_true, row.n_pred, row.dsb) == (2, 1, 0.5)
+
+
+def test_score_command_prints_every_summary_score(tmp_path, capsys):
+    from nucseg.cli import main
+    from nucseg.io.kaggle import read_solution_csv
+    from nucseg.synth import write_demo_sources
+
+    write_demo_sources(tmp_path, n_train=1, n_test=3, seed=4, shapes=((64, 64),))
+    truth = read_solution_csv(tmp_path / "stage1_solution.csv")
+    write_submission(truth, tmp_path / "perfect.csv")
+    main(
+        [
+            "score",
+            str(tmp_path / "perfect.csv"),
+            str(tmp_path / "stage1_solution.csv"),
+            "--per-image",
+            str(tmp_path / "per_image.tsv"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "DSB score 1.0000 over 3 images" in printed and "PQ 1.0000" in printed
+    assert len(pd.read_csv(tmp_path / "per_image.tsv", sep="\t")) == 3

@@ -23,8 +23,12 @@ def _score(args: argparse.Namespace) -> None:
     per_image = score_images(truth, predicted)
     if args.per_image:
         write_table(per_image, args.per_image)
-    summary = summarize_scores(per_image)
-    print(f"DSB score {summary['dsb'].iloc[0]:.4f} over {len(per_image)} images")
+    overall = summarize_scores(per_image).iloc[0]
+    print(
+        f"DSB score {overall.dsb:.4f} over {len(per_image)} images "
+        f"(AP@0.5 {overall.ap50:.4f}, AP@0.75 {overall.ap75:.4f}, F1@0.5 {overall.f1_50:.4f}, "
+        f"PQ {overall.pq:.4f}; nuclei {overall.n_pred} predicted / {overall.n_true} true)"
+    )
 
 
 def _synth(args: argparse.Namespace) -> None:

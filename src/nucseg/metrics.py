@@ -18,25 +18,42 @@ from nucseg.labels import relabel_sequential
 DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 
 
-def iou_matrix(true_labels: np.ndarray, pred_labels: np.ndarray) -> np.ndarray:
-    """IoU of every (true nucleus, predicted nucleus) pair: shape ``(n_true, n_pred)``.
+def matched_ious(true_labels: np.ndarray, pred_labels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """IoUs of the (true, predicted) nucleus pairs with IoU above 0.5, and the numbers of
+    true and predicted nuclei.
 
-    Labels need not be consecutive; rows and columns follow the sorted label values > 0.
-    One pass of ``np.bincount`` over the pixels builds the intersection table.
+    Labels need not be consecutive.  One ``bincount`` of pair keys over the pixels gives
+    the joint table (areas are its margins); when the label values are so large that the
+    table would outgrow the image, the pairs are counted sparsely instead.  Above 0.5 each
+    nucleus has at most one partner, so no assignment is needed.
     """
     if true_labels.shape != pred_labels.shape:
         raise ValueError(f"shape mismatch: {true_labels.shape} vs {pred_labels.shape}")
-    true_seq, n_true = relabel_sequential(true_labels)
-    pred_seq, n_pred = relabel_sequential(pred_labels)
-    joint = np.bincount(
-        (true_seq.ravel().astype(np.int64) * (n_pred + 1) + pred_seq.ravel()),
-        minlength=(n_true + 1) * (n_pred + 1),
-    ).reshape(n_true + 1, n_pred + 1)
-    intersection = joint[1:, 1:]
-    area_true = joint[1:, :].sum(axis=1, keepdims=True)
-    area_pred = joint[:, 1:].sum(axis=0, keepdims=True)
-    union = area_true + area_pred - intersection
-    return intersection / np.maximum(union, 1)
+    flat_true, flat_pred = true_labels.ravel(), pred_labels.ravel()
+    rows, cols = int(flat_true.max(initial=0)) + 1, int(flat_pred.max(initial=0)) + 1
+    if rows * cols <= 4 * flat_true.size + 4096:
+        key_type = np.int32 if rows * cols < 2**31 else np.int64  # int32: half the traffic
+        flat_true = flat_true.astype(key_type, copy=False)
+        flat_pred = flat_pred.astype(key_type, copy=False)
+        joint = np.bincount(flat_true * cols + flat_pred, minlength=rows * cols)
+        joint = joint.reshape(rows, cols)
+        area_true, area_pred = joint.sum(axis=1), joint.sum(axis=0)
+        true_id, pred_id = np.nonzero(joint[1:, 1:])
+        true_id, pred_id = true_id + 1, pred_id + 1
+        intersection = joint[true_id, pred_id]
+    else:  # sparse huge ids: count only the pixels inside both
+        flat_true = relabel_sequential(flat_true)[0]
+        flat_pred = relabel_sequential(flat_pred)[0]
+        area_true, area_pred = np.bincount(flat_true), np.bincount(flat_pred)
+        both = (flat_true > 0) & (flat_pred > 0)
+        keys, intersection = np.unique(
+            flat_true[both] * area_pred.size + flat_pred[both], return_counts=True
+        )
+        true_id, pred_id = np.divmod(keys, area_pred.size)
+    iou = intersection / (area_true[true_id] + area_pred[pred_id] - intersection)
+    n_true = int(np.count_nonzero(area_true[1:]))
+    n_pred = int(np.count_nonzero(area_pred[1:]))
+    return iou[iou > 0.5], n_true, n_pred
 
 
 @dataclass(frozen=True)
@@ -62,13 +79,39 @@ def match_counts(
     thresholds = np.asarray(thresholds, dtype=float)
     if (thresholds < 0.5).any():
         raise ValueError("thresholds below 0.5 need an assignment step; not supported")
-    iou = iou_matrix(true_labels, pred_labels)
-    n_true, n_pred = iou.shape
-    best = iou.max(axis=1) if n_pred else np.zeros(n_true)
-    tp = (best[None, :] > thresholds[:, None]).sum(axis=1)
+    ious, n_true, n_pred = matched_ious(true_labels, pred_labels)
+    tp = (ious[None, :] > thresholds[:, None]).sum(axis=1)
     return MatchCounts(thresholds, tp, n_pred - tp, n_true - tp)
 
 
 def dsb_score(true_labels: np.ndarray, pred_labels: np.ndarray) -> float:
     """DSB score of one image (see the module docstring for the exact definition)."""
     return float(match_counts(true_labels, pred_labels).precision_dsb.mean())
+
+
+SCORE_COLUMNS = ["n_true", "n_pred", "dsb", "ap50", "ap75", "f1_50", "pq"]
+
+
+def instance_scores(true_labels: np.ndarray, pred_labels: np.ndarray) -> dict[str, float]:
+    """Every per-image score of :data:`SCORE_COLUMNS`.
+
+    ``dsb``: the competition score; ``ap50``/``ap75``: its ``TP / (TP + FP + FN)`` at IoU
+    above 0.5 / 0.75; ``f1_50``: ``2 TP / (2 TP + FP + FN)`` at 0.5; ``pq``: panoptic
+    quality (Kirillov et al. 2019), the summed IoU of the pairs matched above 0.5 over
+    ``TP + FP/2 + FN/2``.  Empty truth and empty prediction score 1 everywhere.
+    """
+    ious, n_true, n_pred = matched_ious(true_labels, pred_labels)
+    thresholds = np.append(DSB_THRESHOLDS, 0.75)
+    tp = (ious[None, :] > thresholds[:, None]).sum(axis=1)
+    fp, fn = n_pred - tp, n_true - tp
+    dsb = MatchCounts(thresholds, tp, fp, fn).precision_dsb
+    half = tp[0] + (fp[0] + fn[0]) / 2
+    return {
+        "n_true": n_true,
+        "n_pred": n_pred,
+        "dsb": float(dsb[:-1].mean()),
+        "ap50": float(dsb[0]),
+        "ap75": float(dsb[-1]),
+        "f1_50": float(tp[0] / half) if half else 1.0,
+        "pq": float(ious.sum() / half) if half else 1.0,
+    }

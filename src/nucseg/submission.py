@@ -20,7 +20,7 @@ from nucseg.io.arrays import load_arrays
 from nucseg.io.atomic import atomic_path
 from nucseg.io.kaggle import read_csv_columns, read_solution_csv
 from nucseg.io.tables import write_table
-from nucseg.metrics import match_counts
+from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.rle import decode_labels, encode_labels
 
 log = logging.getLogger(__name__)
@@ -68,37 +68,31 @@ def score_images(
     predicted: dict[str, np.ndarray],
     categories: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Per-image DSB score with nucleus counts; one row per image of ``truth``."""
-    rows = []
-    for image_id in sorted(truth):
-        counts = match_counts(truth[image_id], predicted[image_id])
-        rows.append(
-            {
-                "image_id": image_id,
-                "category": (categories or {}).get(image_id, "unknown"),
-                "n_true": int(counts.tp[0] + counts.fn[0]),
-                "n_pred": int(counts.tp[0] + counts.fp[0]),
-                "dsb": round(float(counts.precision_dsb.mean()), 6),
-            }
-        )
-    return pd.DataFrame(rows, columns=["image_id", "category", "n_true", "n_pred", "dsb"])
+    """Per-image scores (:func:`nucseg.metrics.instance_scores`): nucleus counts, DSB score,
+    AP at IoU 0.5 and 0.75, F1 at 0.5, panoptic quality; one row per image of ``truth``."""
+    rows = [
+        {
+            "image_id": image_id,
+            "category": (categories or {}).get(image_id, "unknown"),
+            **instance_scores(truth[image_id], predicted[image_id]),
+        }
+        for image_id in sorted(truth)
+    ]
+    return pd.DataFrame(rows, columns=["image_id", "category", *SCORE_COLUMNS]).round(6)
 
 
 def summarize_scores(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean DSB overall (``category='all'``) and per category, as ``image_id='mean'`` rows."""
+    """Mean scores overall (``category='all'``) and per category, as ``image_id='mean'``
+    rows; nucleus counts are summed."""
     groups = [("all", per_image)] + list(per_image.groupby("category", sort=True))
-    return pd.DataFrame(
-        [
-            {
-                "image_id": "mean",
-                "category": name,
-                "n_true": int(g["n_true"].sum()),
-                "n_pred": int(g["n_pred"].sum()),
-                "dsb": round(float(g["dsb"].mean()), 6),
-            }
-            for name, g in groups
-        ]
-    )
+    rows = []
+    for name, group in groups:
+        row = {"image_id": "mean", "category": name}
+        for column in SCORE_COLUMNS:
+            values = group[column]
+            row[column] = int(values.sum()) if column.startswith("n_") else float(values.mean())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=per_image.columns).round(6)
 
 
 def write_submission_from_shards(
