@@ -1,10 +1,19 @@
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model, count_parameters
-from nucseg.predict import load_model, pad_to_multiple, predict_probability, save_checkpoint
+from nucseg.predict import (
+    PredictConfig,
+    blend_window,
+    load_model,
+    pad_to_multiple,
+    predict_probability,
+    save_checkpoint,
+    tile_starts,
+)
 
 
 def test_seed_unet_has_about_1_9_million_parameters():
@@ -122,7 +131,9 @@ def test_tta_of_an_equivariant_input_equals_plain_prediction_shape_and_range():
     model = build_model(ModelConfig(base_width=4, depth=2)).eval()
     image = np.random.default_rng(1).random((40, 24), dtype=np.float32)
     cpu = torch.device("cpu")
-    all_views = predict_probability(model, image[None], cpu, views=tuple(range(8)))[0]
+    all_views = predict_probability(model, image[None], cpu, PredictConfig(views=tuple(range(8))))[
+        0
+    ]
 
     def plain(view):
         return predict_probability(model, np.ascontiguousarray(view)[None], cpu)[0]
@@ -144,3 +155,33 @@ def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(NucsegInputError, match="bad.pt"):
         load_model(tmp_path / "bad.pt", torch.device("cpu"))
+
+
+def test_a_large_image_predicted_in_tiles_equals_the_whole_image_prediction():
+    torch.manual_seed(3)
+    model = build_model(ModelConfig(arch="caunet", base_width=4, depth=2))
+    rng = np.random.default_rng(3)
+    image = ndi.gaussian_filter(rng.random((1, 300, 420), dtype=np.float32), (0, 2, 2)) * 4
+    # batch-norm statistics of this image, so that the untrained output varies strongly
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+    with torch.no_grad():
+        model(torch.from_numpy(image[:, :288, :416])[None])
+    model.eval()
+    cpu = torch.device("cpu")
+    whole = predict_probability(model, image, cpu, PredictConfig(tile=4096))
+    tiled = predict_probability(model, image, cpu, PredictConfig(tile=128, tile_margin=32))
+    assert tiled.shape == whole.shape == (2, 300, 420)
+    assert np.abs(tiled - whole).max() < 1e-3
+    seams = predict_probability(model, image, cpu, PredictConfig(tile=128, tile_margin=0))
+    assert np.abs(seams - whole).max() > 1e-3  # without margins the tile edges show
+
+
+def test_blend_windows_of_neighbouring_tiles_sum_to_one():
+    starts = tile_starts(300, 128, 64)
+    assert starts[0] == 0 and starts[-1] == 172
+    total = np.zeros(300)
+    for start in starts:
+        total[start : start + 128] += blend_window(128, start, 300, 16, 32)
+    assert total.min() > 0.99 - 1e-6 or np.all(total > 0)

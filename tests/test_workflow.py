@@ -1,6 +1,7 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ RULES = [
     "train_model",
     "predict_shard",
     "ensemble_shard",
+    "tune_thresholds",
     "separate_instances",
     "write_submission",
     "final_submission",
@@ -46,6 +48,7 @@ def tiny_config() -> dict:
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"]["tta_views"] = [0, 5]
+    config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
     return config
 
 
@@ -89,7 +92,10 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert set(instances) == set(shapes)
     scores = pd.read_csv(workdir / "results/scores.tsv", sep="\t")
     mean = scores[(scores.image_id == "mean") & (scores.category == "all")]
-    assert len(mean) == 1 and 0.0 <= mean.dsb.iloc[0] <= 1.0
+    assert set(mean.ensemble) == {"unet16", "camunet4", "final"}  # every model, and ensembles
+    assert mean.dsb.between(0, 1).all() and mean.pq.between(0, 1).all()
+    tuned = json.loads((workdir / "results/thresholds/final.json").read_text())
+    assert len(tuned["grid"]) == 4 and 0 <= tuned["valid_dsb_tuned"] <= 1
     log = pd.read_csv(workdir / "results/models/camunet4/train_log.tsv", sep="\t")
     assert list(log.epoch) == [1, 2] and {"loss_contour", "loss_marker"} <= set(log.columns)
     assert (workdir / "results/models/camunet4/learning_curve.png").stat().st_size > 0

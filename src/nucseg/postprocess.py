@@ -30,6 +30,11 @@ class PostprocessConfig:
     split_h: float = 0.25
     min_size: int = 12
 
+    @classmethod
+    def from_config(cls, options: dict) -> PostprocessConfig:
+        """From config ``postprocess:`` (its ``tune``/``grid`` keys belong to the tuning)."""
+        return cls(**{k: v for k, v in options.items() if k not in ("tune", "grid")})
+
 
 def markers_from_probability(
     core_prob: np.ndarray, config: PostprocessConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,19 +61,41 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(image, pad, mode=mode)
 
 
-@torch.inference_mode()
-def predict_probability(
-    model: SegmentationNet, image: np.ndarray, device: torch.device, views: tuple[int, ...] = (0,)
-) -> np.ndarray:
-    """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
-    ``C x H x W`` image.
+@dataclass(frozen=True)
+class PredictConfig:
+    """How probability maps are computed (config ``predict:``).
 
-    ``views`` are dihedral views (0..7, see :func:`nucseg.augment.dihedral`); their
-    de-augmented probabilities are averaged (test-time augmentation).  Views of equal shape
-    run as one batch.
+    ``views``: dihedral views averaged at test time (0..7, see
+    :func:`nucseg.augment.dihedral`).  Images with a side above ``tile`` pixels run as
+    overlapping ``tile x tile`` tiles: each tile's outer ``tile_margin`` pixels are dropped
+    (unless on the image border) and neighbours cross-fade over ``tile_ramp`` pixels with
+    complementary sin² ramps, so with a margin beyond the network's reach the result equals
+    a whole-image prediction.  The default margin, ``6 x`` the network's multiple, covers
+    a plain U-Net's receptive-field radius (~``6 * 2**depth`` pixels; measured: depth 4 tiles
+    differ from the whole image by 0.012 with a 64-pixel margin, 1e-7 with 96).  Sizes are
+    rounded up to the network's multiple.
     """
-    height, width = image.shape[-2:]
-    padded = pad_to_multiple(image.astype(np.float32), model.multiple)
+
+    views: tuple[int, ...] = (0,)
+    tile: int = 1024
+    tile_margin: int | None = None
+    tile_ramp: int = 32
+
+    @classmethod
+    def from_config(cls, options: dict) -> PredictConfig:
+        """From config ``predict:`` (``tta_views`` -> ``views``; ``shards`` is the DAG's)."""
+        options = {k: v for k, v in options.items() if k != "shards"}
+        options["views"] = tuple(options.pop("tta_views", (0,)))
+        return cls(**options)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _predict_views(model, padded: np.ndarray, device, views: tuple[int, ...]) -> np.ndarray:
+    """Mean de-augmented probabilities ``K x H x W`` of a padded image over ``views``;
+    views of equal shape run as one batch."""
     total = np.zeros((len(model.config.heads), *padded.shape[-2:]), np.float32)
     transposed = [v for v in views if (v >= 4) != (v % 2 == 1)]
     for group in ([v for v in views if v not in transposed], transposed):
@@ -81,11 +103,77 @@ def predict_probability(
             continue
         batch = np.stack([dihedral(padded, v) for v in group])
         tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device)
+        if device.type == "cuda":
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
             prob = torch.sigmoid(model(tensor).masks.float()).cpu().numpy()
         for v, p in zip(group, prob, strict=True):
             total += inverse_dihedral(p, v)
-    return (total / len(views))[:, :height, :width]
+    return total / len(views)
+
+
+def tile_starts(total: int, tile: int, step: int) -> list[int]:
+    """Starts of tiles of ``tile`` pixels every ``step`` pixels, the last one flush with
+    the end; one tile when ``total <= tile``."""
+    if total <= tile:
+        return [0]
+    starts = list(range(0, total - tile, step))
+    return [*starts, total - tile]
+
+
+def blend_window(length: int, start: int, total: int, margin: int, ramp: int) -> np.ndarray:
+    """1-D weights of a tile along one axis: 0 on the ``margin`` pixels at an inner edge,
+    then a sin² ramp over ``ramp`` pixels, 1 elsewhere (and up to the image border)."""
+    weights = np.ones(length, np.float32)
+    rise = np.sin(0.5 * np.pi * (np.arange(ramp) + 0.5) / ramp).astype(np.float32) ** 2
+    if start > 0:
+        weights[:margin] = 0
+        weights[margin : margin + ramp] = rise
+    if start + length < total:
+        weights[length - margin :] = 0
+        weights[length - margin - ramp : length - margin] = rise[::-1]
+    return weights
+
+
+@torch.inference_mode()
+def predict_probability(
+    model: SegmentationNet,
+    image: np.ndarray,
+    device: torch.device,
+    config: PredictConfig = PredictConfig(),
+) -> np.ndarray:
+    """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
+    ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
+    back; test-time views and tiling per :class:`PredictConfig`."""
+    height, width = image.shape[-2:]
+    multiple = model.multiple
+    padded = pad_to_multiple(image.astype(np.float32), multiple)
+    tile = _round_up(config.tile, multiple)
+    if max(padded.shape[-2:]) <= tile:
+        return _predict_views(model, padded, device, config.views)[:, :height, :width]
+    margin = 6 * multiple if config.tile_margin is None else config.tile_margin
+    margin = _round_up(margin, multiple)
+    ramp = _round_up(config.tile_ramp, multiple)
+    step = tile - 2 * margin - ramp
+    if step < multiple:
+        raise NucsegInputError(
+            f"predict.tile {config.tile} leaves no step after margins {margin} and ramp {ramp}"
+        )
+    total = np.zeros((len(model.config.heads), *padded.shape[-2:]), np.float32)
+    weight_sum = np.zeros(padded.shape[-2:], np.float32)
+    rows, cols = padded.shape[-2:]
+    for top in tile_starts(rows, tile, step):
+        for left in tile_starts(cols, tile, step):
+            window = (slice(top, top + tile), slice(left, left + tile))
+            piece = padded[(slice(None), *window)]
+            prob = _predict_views(model, piece, device, config.views)
+            weights = np.outer(
+                blend_window(piece.shape[-2], top, rows, margin, ramp),
+                blend_window(piece.shape[-1], left, cols, margin, ramp),
+            )
+            total[(slice(None), *window)] += prob * weights
+            weight_sum[window] += weights
+    return (total / weight_sum)[:, :height, :width]
 
 
 def shard_ids(ids: list[str], shard: int, n_shards: int) -> list[str]:
@@ -101,7 +189,7 @@ def predict_shard(
     *,
     shard: int,
     n_shards: int,
-    views: tuple[int, ...] = (0,),
+    config: PredictConfig = PredictConfig(),
     threads: int = 1,
     device: str = "auto",
 ) -> None:
@@ -115,7 +203,7 @@ def predict_shard(
     start = time.perf_counter()
     images = load_normalized(normalized_dir, ids)
     maps = {
-        i: predict_probability(model, images[i], torch_device, views).astype(np.float16)
+        i: predict_probability(model, images[i], torch_device, config).astype(np.float16)
         for i in ids
     }
     save_arrays(out_path, maps)
@@ -124,6 +212,6 @@ def predict_shard(
         shard,
         n_shards,
         len(ids),
-        len(views),
+        len(config.views),
         time.perf_counter() - start,
     )

@@ -35,11 +35,23 @@ def _check_references():
             raise WorkflowError(
                 f"config: ensembles.{ensemble}.weights needs one weight per model"
             )
-    if config["submission"] not in config["ensembles"]:
+    clashes = sorted(set(config["ensembles"]) & set(config["models"]))
+    if clashes:
         raise WorkflowError(
-            f"config: submission names unknown ensemble '{config['submission']}'"
+            f"config: ensembles.{clashes[0]} has the name of a model; every model is also scored alone under its own name"
+        )
+    if config["submission"] not in ENTRIES:
+        raise WorkflowError(
+            f"config: submission names unknown ensemble or model '{config['submission']}'"
         )
 
+
+# What gets predicted, post-processed, submitted and scored: every model alone, and every
+# ensemble of config.
+ENTRIES = {
+    **{name: {"models": [name], "weights": [1.0]} for name in config["models"]},
+    **config["ensembles"],
+}
 
 _check_references()
 
@@ -89,10 +101,14 @@ def dataset_of(wildcards):
     return config["models"][wildcards.model]["dataset"]
 
 
-def fold_dir_of(wildcards):
+def model_fold_dir(model):
     """The materialised fold folder a model trains on."""
-    fold = config["models"][wildcards.model].get("fold", 0)
-    return f"results/datasets/{dataset_of(wildcards)}/folds/{fold}"
+    spec = config["models"][model]
+    return f"results/datasets/{spec['dataset']}/folds/{spec.get('fold', 0)}"
+
+
+def fold_dir_of(wildcards):
+    return model_fold_dir(wildcards.model)
 
 
 def model_params(wildcards):
@@ -100,14 +116,23 @@ def model_params(wildcards):
 
 
 def ensemble_members(wildcards):
-    return config["ensembles"][wildcards.ensemble]["models"]
+    return ENTRIES[wildcards.ensemble]["models"]
+
+
+def ensemble_weights(wildcards):
+    return ENTRIES[wildcards.ensemble].get("weights")
+
+
+def tuned_thresholds(wildcards):
+    """The thresholds file of an ensemble when postprocess.tune is on, else nothing."""
+    if config["postprocess"].get("tune", True):
+        return f"results/thresholds/{wildcards.ensemble}.json"
+    return []
 
 
 def all_outputs():
     outputs = ["results/submission.csv"]
-    outputs += expand(
-        "results/submissions/{ensemble}.csv", ensemble=config["ensembles"]
-    )
+    outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
     if config.get("solution"):
         outputs.append("results/scores.tsv")
     return outputs

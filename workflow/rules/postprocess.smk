@@ -13,15 +13,41 @@ rule ensemble_shard:
     benchmark:
         "results/benchmarks/ensemble_shard/{ensemble}-{shard}.tsv"
     params:
-        weights=lambda wc: config["ensembles"][wc.ensemble].get("weights"),
+        weights=ensemble_weights,
     script:
         "../scripts/ensemble_shard.py"
+
+
+rule tune_thresholds:
+    """Grid-search the post-processing thresholds of one model or ensemble on the validation
+    images of its (first) model's fold."""
+    input:
+        models=lambda wc: expand(
+            "results/models/{model}/model.pt", model=ensemble_members(wc)
+        ),
+        fold=lambda wc: model_fold_dir(ensemble_members(wc)[0]),
+    output:
+        "results/thresholds/{ensemble}.json",
+    log:
+        "results/logs/tune_thresholds/{ensemble}.log",
+    benchmark:
+        "results/benchmarks/tune_thresholds/{ensemble}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        weights=ensemble_weights,
+        postprocess=config["postprocess"],
+        predict=config["predict"],
+    script:
+        "../scripts/tune_thresholds.py"
 
 
 rule separate_instances:
     """Marker-controlled watershed: probability maps to instance labels for one shard."""
     input:
-        "results/ensembles/{ensemble}/probabilities-{shard}.npz",
+        probabilities="results/ensembles/{ensemble}/probabilities-{shard}.npz",
+        thresholds=tuned_thresholds,
     output:
         "results/ensembles/{ensemble}/instances-{shard}.npz",
     log:

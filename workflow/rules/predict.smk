@@ -16,6 +16,6 @@ rule predict_shard:
     params:
         shard=lambda wc: int(wc.shard),
         n_shards=len(SHARDS),
-        tta_views=config["predict"]["tta_views"],
+        predict=config["predict"],
     script:
         "../scripts/predict_shard.py"

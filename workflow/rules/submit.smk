@@ -32,11 +32,9 @@ rule final_submission:
 
 
 rule score_submissions:
-    """Per-image and mean DSB score of every ensemble's submission against the solution."""
+    """Per-image and mean scores of every model's and ensemble's submission against the solution."""
     input:
-        submissions=expand(
-            "results/submissions/{ensemble}.csv", ensemble=config["ensembles"]
-        ),
+        submissions=expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES),
         solution=config["solution"] or [],
         manifest="results/test/manifest.tsv",
     output:
@@ -46,6 +44,6 @@ rule score_submissions:
     benchmark:
         "results/benchmarks/score_submissions.tsv"
     params:
-        ensembles=list(config["ensembles"]),
+        ensembles=list(ENTRIES),
     script:
         "../scripts/score_submissions.py"

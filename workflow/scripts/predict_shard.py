@@ -1,6 +1,6 @@
 """Predict one shard of the test images with one model."""
 
-from nucseg.predict import predict_shard
+from nucseg.predict import PredictConfig, predict_shard
 from nucseg.scripting import run_script
 
 
@@ -12,7 +12,7 @@ def main(snakemake):
         snakemake.output[0],
         shard=snakemake.params.shard,
         n_shards=snakemake.params.n_shards,
-        views=tuple(snakemake.params.tta_views),
+        config=PredictConfig.from_config(snakemake.params.predict),
         threads=snakemake.threads,
     )
 

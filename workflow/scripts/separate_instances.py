@@ -1,13 +1,17 @@
-"""Turn one shard of probability maps into instance labels."""
+"""Turn one shard of probability maps into instance labels (tuned thresholds when given)."""
 
 from nucseg.io.arrays import load_arrays, save_arrays
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.scripting import run_script
+from nucseg.tuning import read_thresholds
 
 
 def main(snakemake):
-    config = PostprocessConfig(**snakemake.params.postprocess)
-    probabilities = load_arrays(snakemake.input[0])
+    if snakemake.input.get("thresholds"):
+        config = read_thresholds(snakemake.input.thresholds)
+    else:
+        config = PostprocessConfig.from_config(snakemake.params.postprocess)
+    probabilities = load_arrays(snakemake.input.probabilities)
     instances = {
         # K x H x W head probabilities (semantic[, contour[, marker]])
         k: instances_from_probability(v.astype("float32"), config)

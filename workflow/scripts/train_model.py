@@ -27,7 +27,7 @@ def main(snakemake):
         ),
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
-        postprocess=PostprocessConfig(**snakemake.params.postprocess),
+        postprocess=PostprocessConfig.from_config(snakemake.params.postprocess),
         threads=snakemake.threads,
     )
 
