@@ -71,6 +71,10 @@ def test_state_of_other_settings_or_corrupt_state_is_not_resumed(tmp_path, caplo
     _, _, paths = _train(tmp_path / "x")
     _, table, _ = _train(tmp_path / "x", net=ModelConfig(base_width=4, depth=2, dropout=0.1))
     assert "state of other settings" in caplog.text and list(table.epoch) == [1, 2, 3]
+    _train(tmp_path / "x")  # a 3-epoch state of the default settings again
+    shorter = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
+    table = train_model(_data(), ModelConfig(base_width=4, depth=2), shorter, paths)
+    assert "beyond 2; starting afresh" in caplog.text and list(table.epoch) == [1, 2]
     (paths.checkpoints / "last.pt").write_bytes(b"truncated")
     _, table, _ = _train(tmp_path / "x")
     assert "unreadable training state" in caplog.text and list(table.epoch) == [1, 2, 3]

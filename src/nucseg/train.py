@@ -160,8 +160,9 @@ def _fingerprint(*settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _load_state(path: Path, fingerprint: str) -> dict | None:
-    """The resumable state at ``path`` if it exists, loads, and belongs to this run."""
+def _load_state(path: Path, fingerprint: str, epochs: int) -> dict | None:
+    """The resumable state at ``path`` if it exists, loads, belongs to this run and is not
+    past its last epoch."""
     if not path.is_file():
         return None
     try:
@@ -171,6 +172,11 @@ def _load_state(path: Path, fingerprint: str) -> dict | None:
         return None
     if state.get("fingerprint") != fingerprint:
         log.info("%s: state of other settings; starting afresh", path)
+        return None
+    if state["epoch"] > epochs:
+        log.info(
+            "%s: state after epoch %d, beyond %d; starting afresh", path, state["epoch"], epochs
+        )
         return None
     return state
 
@@ -235,7 +241,7 @@ def train_model(
     fingerprint = _fingerprint(net, run, loss, augment, postprocess, weights.tolist())
     state_path, best_path = paths.checkpoints / "last.pt", paths.checkpoints / "best.pt"
     rows, best_score, best_epoch, first_epoch = [], -np.inf, 0, 1
-    state = _load_state(state_path, fingerprint)
+    state = _load_state(state_path, fingerprint, config.epochs)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
