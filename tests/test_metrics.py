@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from nucseg.metrics import DSB_THRESHOLDS, dsb_score, instance_scores, match_counts, matched_ious
+from nucseg.metrics import (
+    DSB_THRESHOLDS,
+    dsb_score,
+    instance_scores,
+    match_counts,
+    matched_ious,
+    matched_pairs,
+)
 
 
 def test_perfect_prediction_scores_one_regardless_of_label_values():
@@ -56,7 +63,14 @@ def test_matched_ious_keep_pairs_above_one_half_whatever_the_label_values():
     np.testing.assert_allclose(np.sort(ious), [2 / 3, 2 / 3])
     assert (n_true, n_pred) == (2, 2)
     huge = np.where(pred > 0, pred + 2**40, 0)  # sparse huge ids take the other path
-    np.testing.assert_allclose(np.sort(matched_ious(truth * 10**9, huge)[0]), [2 / 3, 2 / 3])
+    true_ids, pred_ids, ious, _, _ = matched_pairs(truth * 10**9, huge)
+    np.testing.assert_allclose(ious, [2 / 3, 2 / 3])
+    assert set(zip(true_ids.tolist(), pred_ids.tolist(), strict=True)) == {
+        (10**9, 5 + 2**40),
+        (2 * 10**9, 9 + 2**40),
+    }
+    full = np.array([[3, 3, 4, 4]])  # no background at all
+    assert matched_ious(full, full)[1:] == (2, 2) and matched_ious(full * 10**12, full)[0].size == 2
 
 
 def test_instance_scores_by_hand():

@@ -1,7 +1,16 @@
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import pytest
+
+from nucseg.errors import NucsegInputError
 from nucseg.metrics import dsb_score
-from nucseg.postprocess import PostprocessConfig, fill_contact_gaps, instances_from_probability
+from nucseg.postprocess import (
+    PostprocessConfig,
+    fill_contact_gaps,
+    instances_from_probability,
+    random_walker_growth,
+)
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import contact_pixels, semantic_target
 
@@ -51,3 +60,52 @@ def test_small_objects_are_removed_and_labels_are_consecutive():
     prob[10:20, 10:20] = 1
     labels = instances_from_probability(prob, PostprocessConfig(min_size=10))
     assert labels.max() == 1 and labels[2, 2] == 0 and (labels[10:20, 10:20] == 1).all()
+
+
+def _two_touching_discs():
+    rows, cols = np.indices((40, 60))
+    left = (rows - 20) ** 2 + (cols - 20) ** 2 < 12**2
+    right = (rows - 20) ** 2 + (cols - 40) ** 2 < 12**2
+    prob = np.where(left | right, 0.9, 0.05).astype(np.float32)
+    markers = np.zeros((40, 60), np.int32)
+    markers[18:23, 18:23], markers[18:23, 38:43] = 1, 2
+    return prob, left, right, markers
+
+
+def test_random_walker_splits_touching_nuclei_between_their_seeds():
+    prob, left, right, markers = _two_touching_discs()
+    labels = random_walker_growth(prob, left | right, markers)
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert (labels[left & ~right] == 1).mean() > 0.95 and (labels[right & ~left] == 2).mean() > 0.95
+    assert (labels[~(left | right)] == 0).all()
+
+
+@pytest.mark.parametrize("policy", ["watershed", "random_walker"])
+@pytest.mark.parametrize("surface", ["distance", "probability"])
+def test_every_policy_finds_two_nuclei_and_readds_a_blob_without_core(policy, surface):
+    prob, left, right, _ = _two_touching_discs()
+    prob[1:5, 50:58] = 0.6  # a faint blob: above the mask threshold, below the marker one
+    config = PostprocessConfig(policy=policy, surface=surface, min_size=5)
+    labels = instances_from_probability(prob, config)
+    assert labels.max() == 3 and labels[3, 54] > 0
+    without = instances_from_probability(prob, replace(config, readd_missed=False))
+    assert without.max() == 2 and without[3, 54] == 0
+
+
+def test_unknown_policy_is_named():
+    with pytest.raises(NucsegInputError, match="postprocess.policy: 'magic'"):
+        PostprocessConfig(policy="magic")
+
+
+def test_overlay_colours_matched_false_and_missed_nuclei():
+    from nucseg.plots import OVERLAY_COLOURS, outline_overlay
+
+    truth = np.zeros((20, 40), np.int32)
+    truth[2:10, 2:10], truth[2:10, 20:28] = 1, 2
+    pred = np.zeros_like(truth)
+    pred[2:10, 2:10], pred[12:18, 30:36] = 7, 8  # nucleus 1 found, 2 missed, 8 is false
+    rgb = outline_overlay(np.zeros((1, 20, 40), np.float32), truth, pred)
+    assert tuple(rgb[2, 5]) == OVERLAY_COLOURS["matched"]
+    assert tuple(rgb[12, 33]) == OVERLAY_COLOURS["false_positive"]
+    assert tuple(rgb[2, 24]) == OVERLAY_COLOURS["missed"]
+    assert tuple(rgb[5, 5]) == (0, 0, 0)  # insides are left alone

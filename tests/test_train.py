@@ -29,7 +29,7 @@ def _data(heads=("semantic",), normalize=NormalizeConfig()):
 def _train(folder, net=ModelConfig(base_width=4, depth=2), normalize=NormalizeConfig(), **kw):
     config = TrainConfig(epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
     paths = TrainPaths.in_folder(folder)
-    table = train_model(_data(net.heads, normalize), net, config, paths, **kw)
+    table = train_model(_data(net.heads, normalize), net, config, paths, normalize=normalize, **kw)
     return torch.load(paths.last, weights_only=True), table, paths
 
 
@@ -90,3 +90,42 @@ def test_multi_head_network_logs_a_loss_per_head(tmp_path):
 def test_colour_input_trains_a_three_channel_network(tmp_path):
     checkpoint, _, _ = _train(tmp_path, normalize=NormalizeConfig(method="rgb"))
     assert checkpoint["net"]["in_channels"] == 3
+
+
+def test_predict_command_segments_image_files_with_a_trained_model(tmp_path, capsys):
+    from nucseg.cli import main
+    from nucseg.io.images import read_tiff, write_png
+    from nucseg.submission import read_submission
+
+    _, _, paths = _train(tmp_path / "model", normalize=NormalizeConfig(low=2.0))
+    assert torch.load(paths.model, weights_only=True)["normalize"]["low"] == 2.0
+    images = generate(
+        SynthConfig(n_images=2, seed=9, shapes=((70, 90),), shape_weights=(1.0,)), "p"
+    )
+    files = []
+    for k, image in enumerate(images):
+        write_png(image.pixels, tmp_path / f"img{k}.png")
+        files.append(str(tmp_path / f"img{k}.png"))
+    out = tmp_path / "out"
+    main(
+        [
+            "predict",
+            "--model",
+            str(paths.model.parent),
+            "--model",
+            str(paths.last),
+            "--tta",
+            "0,5",
+            "--out",
+            str(out),
+            *files,
+        ]
+    )
+    assert "2 images" in capsys.readouterr().out
+    labels = read_tiff(out / "img0.tif")
+    assert labels.shape == (70, 90)
+    decoded = read_submission(out / "submission.csv", {"img0": (70, 90), "img1": (70, 90)})
+    np.testing.assert_array_equal(decoded["img0"] > 0, labels > 0)
+    with pytest.raises(SystemExit):
+        main(["predict", "--model", str(tmp_path / "nowhere"), "--out", str(out), *files])
+    assert "nowhere: checkpoint not found" in capsys.readouterr().err

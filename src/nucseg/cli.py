@@ -1,16 +1,19 @@
 """``nucseg`` command line.
 
 nucseg score SUBMISSION SOLUTION [--per-image TSV]   DSB score of a submission
+nucseg predict --model DIR [--model DIR ...] IMAGE... --out DIR   segment image files
 nucseg synth OUT_DIR [--train N] [--test N] [--seed S] write the synthetic demo sources
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 from pathlib import Path
 
 from nucseg.errors import NucsegInputError
-from nucseg.scripting import fail
+from nucseg.scripting import configure_logging, fail
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -31,6 +34,31 @@ def _score(args: argparse.Namespace) -> None:
     )
 
 
+def _predict(args: argparse.Namespace) -> None:
+    import torch
+
+    from nucseg.inference import predict_images
+    from nucseg.postprocess import PostprocessConfig
+    from nucseg.predict import PredictConfig
+    from nucseg.tuning import read_thresholds
+
+    torch.set_num_threads(max(1, args.threads))
+    if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):
+        raise NucsegInputError(f"--tta: expected comma-separated views 0..7, got {args.tta!r}")
+    views = tuple(int(v) for v in args.tta.split(","))
+    counts = predict_images(
+        args.model,
+        args.images,
+        args.out,
+        weights=args.weights,
+        vote=args.vote,
+        predict=PredictConfig(views=views, tile=args.tile),
+        postprocess=read_thresholds(args.thresholds) if args.thresholds else PostprocessConfig(),
+        device=args.device,
+    )
+    print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
+
+
 def _synth(args: argparse.Namespace) -> None:
     from nucseg.synth import write_demo_sources
 
@@ -45,6 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("solution", type=Path)
     score.add_argument("--per-image", type=Path, help="write per-image scores to this TSV")
     score.set_defaults(run=_score)
+    predict = commands.add_parser(
+        "predict", help="segment image files with a trained model or an ensemble of them"
+    )
+    predict.add_argument("images", nargs="+", type=Path, help="PNG/TIFF/JPEG images")
+    predict.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        type=Path,
+        help="model folder (with model.pt) or checkpoint; repeat for an ensemble",
+    )
+    predict.add_argument(
+        "--out", required=True, type=Path, help="folder for <stem>.tif + submission.csv"
+    )
+    predict.add_argument("--weights", type=float, nargs="+", help="one weight per --model")
+    predict.add_argument("--vote", action="store_true", help="majority vote instead of mean")
+    predict.add_argument("--thresholds", type=Path, help="tuned results/thresholds/<name>.json")
+    predict.add_argument("--tta", default="0,1,2,3,4,5,6,7", help="dihedral views, e.g. 0,5")
+    predict.add_argument("--tile", type=int, default=1024, help="tile images with a larger side")
+    predict.add_argument("--threads", type=int, default=2)
+    predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    predict.set_defaults(run=_predict)
     synth = commands.add_parser(
         "synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv"
     )
@@ -58,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    configure_logging(None, level=logging.WARNING)
     try:
         args.run(args)
     except NucsegInputError as error:

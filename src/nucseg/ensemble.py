@@ -1,4 +1,5 @@
-"""Ensembling probability maps of several models."""
+"""Ensembling probability maps of several models (or checkpoints): weighted mean or
+weighted majority vote, head by head."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from nucseg.errors import NucsegInputError
 
 
 def weighted_mean(
-    prob_maps: list[dict[str, np.ndarray]], weights: list[float] | None = None
+    prob_maps: list[dict[str, np.ndarray]],
+    weights: list[float] | None = None,
+    vote: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per image, the weighted mean of every model's ``K x H x W`` head maps.
 
     Members may have different head counts (a UNet's semantic map beside a CAMUNet's
     semantic, contour and marker maps): head ``k`` is averaged over the members that have
     it, their weights renormalised to sum 1.  Every input must hold the same image ids and
-    image sizes; the result is float32 with the largest head count.
+    image sizes; the result is float32 with the largest head count.  With ``vote`` each
+    member contributes its binarised map (``p > 0.5``), so the result is the weighted share
+    of members voting "yes" (a weighted majority vote once thresholded at 0.5).
     """
     if not prob_maps:
         raise ValueError("an ensemble needs at least one model")
@@ -36,7 +41,8 @@ def weighted_mean(
         total = np.zeros((heads, *stacks[0].shape[1:]), np.float64)
         weight_sum = np.zeros((heads, 1, 1))
         for w, stack in zip(weights, stacks, strict=True):
-            total[: len(stack)] += w * stack.astype(np.float64)
+            values = stack > 0.5 if vote else stack.astype(np.float64)
+            total[: len(stack)] += w * values
             weight_sum[: len(stack)] += w
         return (total / np.maximum(weight_sum, 1e-12)).astype(np.float32)
 

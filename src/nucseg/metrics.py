@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nucseg.labels import relabel_sequential
-
 DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 
 
-def matched_ious(true_labels: np.ndarray, pred_labels: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """IoUs of the (true, predicted) nucleus pairs with IoU above 0.5, and the numbers of
-    true and predicted nuclei.
+def matched_pairs(
+    true_labels: np.ndarray, pred_labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """``(true ids, predicted ids, IoUs)`` of the nucleus pairs with IoU above 0.5, and the
+    numbers of true and predicted nuclei.  Ids are the label values of the inputs.
 
     Labels need not be consecutive.  One ``bincount`` of pair keys over the pixels gives
     the joint table (areas are its margins); when the label values are so large that the
@@ -42,8 +42,10 @@ def matched_ious(true_labels: np.ndarray, pred_labels: np.ndarray) -> tuple[np.n
         true_id, pred_id = true_id + 1, pred_id + 1
         intersection = joint[true_id, pred_id]
     else:  # sparse huge ids: count only the pixels inside both
-        flat_true = relabel_sequential(flat_true)[0]
-        flat_pred = relabel_sequential(flat_pred)[0]
+        true_values = np.union1d([0], flat_true)  # with 0 first, so 0 maps to 0
+        pred_values = np.union1d([0], flat_pred)
+        flat_true = np.searchsorted(true_values, flat_true)
+        flat_pred = np.searchsorted(pred_values, flat_pred)
         area_true, area_pred = np.bincount(flat_true), np.bincount(flat_pred)
         both = (flat_true > 0) & (flat_pred > 0)
         keys, intersection = np.unique(
@@ -53,7 +55,18 @@ def matched_ious(true_labels: np.ndarray, pred_labels: np.ndarray) -> tuple[np.n
     iou = intersection / (area_true[true_id] + area_pred[pred_id] - intersection)
     n_true = int(np.count_nonzero(area_true[1:]))
     n_pred = int(np.count_nonzero(area_pred[1:]))
-    return iou[iou > 0.5], n_true, n_pred
+    keep = iou > 0.5
+    true_id, pred_id = true_id[keep], pred_id[keep]
+    if rows * cols > 4 * true_labels.size + 4096:  # back to the original label values
+        true_id, pred_id = true_values[true_id], pred_values[pred_id]
+    return true_id, pred_id, iou[keep], n_true, n_pred
+
+
+def matched_ious(true_labels: np.ndarray, pred_labels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """IoUs of the (true, predicted) nucleus pairs with IoU above 0.5, and the numbers of
+    true and predicted nuclei (see :func:`matched_pairs`)."""
+    _, _, ious, n_true, n_pred = matched_pairs(true_labels, pred_labels)
+    return ious, n_true, n_pred
 
 
 @dataclass(frozen=True)

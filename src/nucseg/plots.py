@@ -1,4 +1,5 @@
-"""Figures for the report (matplotlib, Agg backend: no display needed)."""
+"""Figures for the report: learning curves (matplotlib, Agg backend: no display needed)
+and outline overlays of predictions against the truth."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from skimage.segmentation import find_boundaries  # noqa: E402
 
 from nucseg.io.atomic import atomic_path  # noqa: E402
+from nucseg.metrics import matched_pairs  # noqa: E402
 
 
 def plot_learning_curve(table: pd.DataFrame, path: Path | str) -> None:
@@ -30,3 +34,33 @@ def plot_learning_curve(table: pd.DataFrame, path: Path | str) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, metadata={"Software": None})
     plt.close(fig)
+
+
+OVERLAY_COLOURS = {
+    "matched": (255, 220, 0),  # predicted nucleus matched to a true one at IoU > 0.5
+    "false_positive": (255, 40, 40),  # predicted nucleus without a match
+    "missed": (60, 140, 255),  # true nucleus no prediction matched
+}
+
+
+def outline_overlay(
+    image: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray
+) -> np.ndarray:
+    """``H x W x 3`` uint8: the (first channel of the) normalised image in gray with the
+    outlines of predicted nuclei, coloured by :data:`OVERLAY_COLOURS` against ``truth``
+    (all "matched" colour when there is no truth), and of missed true nuclei."""
+    gray = image[0] if image.ndim == 3 else image
+    rgb = np.repeat((np.clip(gray, 0, 1) * 200).astype(np.uint8)[..., None], 3, axis=2)
+    if truth is None:
+        matched_pred = np.unique(prediction[prediction > 0])
+        missed = np.zeros(0, int)
+    else:
+        true_ids, matched_pred, _, _, _ = matched_pairs(truth, prediction)
+        missed = np.setdiff1d(np.unique(truth[truth > 0]), true_ids)
+        edges = find_boundaries(truth, mode="inner") & np.isin(truth, missed)
+        rgb[edges] = OVERLAY_COLOURS["missed"]
+    edges = find_boundaries(prediction, mode="inner")
+    matched = np.isin(prediction, matched_pred)
+    rgb[edges & matched] = OVERLAY_COLOURS["matched"]
+    rgb[edges & ~matched & (prediction > 0)] = OVERLAY_COLOURS["false_positive"]
+    return rgb

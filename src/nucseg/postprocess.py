@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
-from skimage.segmentation import watershed
+from skimage.segmentation import random_walker, watershed
 
+from nucseg.errors import NucsegInputError
 from nucseg.targets import size_rank
 
 _FOOTPRINT = np.ones((3, 3), bool)
@@ -18,17 +19,35 @@ _FOOTPRINT = np.ones((3, 3), bool)
 class PostprocessConfig:
     """Thresholds of the instance separation (config ``postprocess:``).
 
-    ``mask_threshold``: probability above which a pixel belongs to some nucleus.
-    ``marker_threshold``: probability above which a pixel is a nucleus core; connected cores
-    seed the watershed.  ``split_h``: cores are split further at peaks of their distance
-    transform higher than this many pixels (0 disables).  ``min_size``: smaller objects are
-    removed.
+    ``mask_threshold``: semantic probability above which a pixel belongs to some nucleus.
+    ``marker_threshold``: core probability (:func:`core_probability`) above which a pixel
+    is a nucleus core; connected cores seed the growth.  ``split_h``: cores are split
+    further at peaks of their distance transform higher than this many pixels (0 disables).
+    ``policy``: grow seeds over the mask by ``watershed`` or ``random_walker`` (on the
+    semantic probability, only in mask components holding two or more seeds; ``beta`` its
+    edge penalty).  ``surface``: the watershed floods the negated ``distance`` transform of
+    the cores or the inverted semantic ``probability``.  ``readd_missed``: mask components
+    no seed reached become nuclei of their own.  ``min_size``: smaller objects are removed.
     """
 
     mask_threshold: float = 0.5
     marker_threshold: float = 0.7
     split_h: float = 0.25
     min_size: int = 12
+    policy: str = "watershed"
+    surface: str = "distance"
+    beta: float = 130.0
+    readd_missed: bool = True
+
+    def __post_init__(self):
+        if self.policy not in ("watershed", "random_walker"):
+            raise NucsegInputError(
+                f"postprocess.policy: {self.policy!r} is not watershed or random_walker"
+            )
+        if self.surface not in ("distance", "probability"):
+            raise NucsegInputError(
+                f"postprocess.surface: {self.surface!r} is not distance or probability"
+            )
 
     @classmethod
     def from_config(cls, options: dict) -> PostprocessConfig:
@@ -96,10 +115,55 @@ def instances_from_probability(
     probs = probs[None] if probs.ndim == 2 else probs
     mask = ndi.binary_fill_holes(probs[0] > config.mask_threshold)
     markers, distance = markers_from_probability(core_probability(probs), config)
-    labels = fill_contact_gaps(watershed(-distance, markers, mask=mask))
+    if config.policy == "random_walker":
+        labels = random_walker_growth(probs[0], mask, markers, config.beta)
+    else:
+        surface = -distance if config.surface == "distance" else 1 - probs[0]
+        labels = watershed(surface, markers, mask=mask)
+    if config.readd_missed:
+        labels = add_missed_components(labels, mask)
+    labels = fill_contact_gaps(labels)
     areas = np.bincount(labels.ravel())
     keep = areas >= config.min_size
     keep[0] = False
     new_ids = np.zeros(areas.size, np.int32)
     new_ids[keep] = np.arange(1, keep.sum() + 1)
     return new_ids[labels]
+
+
+def random_walker_growth(
+    prob: np.ndarray, mask: np.ndarray, markers: np.ndarray, beta: float = 130.0
+) -> np.ndarray:
+    """Grow labelled seeds over ``mask`` by random walker on ``prob`` (Grady 2006).
+
+    Each connected mask component is solved on its own bounding box, pixels outside it
+    inactive; a component with one seed simply takes that seed's label, one without seeds
+    stays 0 (see :func:`add_missed_components`).
+    """
+    labels = np.zeros(markers.shape, np.int32)
+    components, _ = ndi.label(mask)
+    for index, box in enumerate(ndi.find_objects(components), start=1):
+        inside = components[box] == index
+        seeds = np.unique(markers[box][inside])
+        seeds = seeds[seeds > 0]
+        if seeds.size == 1:
+            labels[box][inside] = seeds[0]
+        elif seeds.size > 1:
+            local = np.where(inside, markers[box], -1)  # negative: not part of the graph
+            grown = random_walker(prob[box].astype(np.float64), local, beta=beta, mode="cg_j")
+            labels[box][inside] = grown[inside]
+    return labels
+
+
+def add_missed_components(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Give each connected component of ``mask`` that holds no label a new label."""
+    components, count = ndi.label(mask)
+    if count == 0:
+        return labels
+    reached = np.zeros(count + 1, bool)
+    reached[components[labels > 0]] = True
+    missed = ~reached
+    missed[0] = False
+    new_ids = np.zeros(count + 1, np.int64)
+    new_ids[missed] = int(labels.max()) + np.arange(1, int(missed.sum()) + 1)
+    return np.where(missed[components], new_ids[components], labels).astype(labels.dtype)

@@ -15,15 +15,15 @@ from nucseg.errors import NucsegInputError
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(log_path: str | None = None) -> None:
-    """Send INFO logging to ``log_path`` (or stderr when ``None``)."""
+def configure_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
+    """Send logging at ``level`` (INFO by default) to ``log_path`` (or stderr when ``None``)."""
     handler = (
         logging.FileHandler(log_path, mode="w") if log_path else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(level)
 
 
 def fail(message: str) -> None:

@@ -38,6 +38,7 @@ from nucseg.io.tables import write_table
 from nucseg.losses import LossConfig, segmentation_loss
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.normalize import NormalizeConfig
 from nucseg.plots import plot_learning_curve
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import pad_to_multiple, save_checkpoint, select_device
@@ -212,9 +213,13 @@ def train_model(
     loss: LossConfig = LossConfig(),
     augment: AugmentConfig = AugmentConfig(),
     postprocess: PostprocessConfig = PostprocessConfig(),
+    normalize: NormalizeConfig = NormalizeConfig(),
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Train (or resume training); write :class:`TrainPaths`; return the epoch log."""
+    """Train (or resume training); write :class:`TrainPaths`; return the epoch log.
+
+    ``normalize`` is how the data was normalised; checkpoints record it, so that
+    ``nucseg predict`` prepares new images the same way."""
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
@@ -263,6 +268,7 @@ def train_model(
         threads,
     )
     columns = log_columns(net.heads, net.presence_head)
+    recorded = {"normalize": asdict(normalize)}
     progress = _Progress(config.epochs, config.steps_per_epoch)
     started = time.perf_counter()
     for epoch in range(first_epoch, config.epochs + 1):
@@ -299,7 +305,7 @@ def train_model(
         score = valid_dsb if np.isfinite(valid_dsb) else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch
-            save_checkpoint(model, best_path, {"epoch": epoch, "valid_dsb": valid_dsb})
+            save_checkpoint(model, best_path, {**recorded, "epoch": epoch, "valid_dsb": valid_dsb})
         row = {
             f"loss_{k}" if k != "train_loss" else k: round(v / config.steps_per_epoch, 5)
             for k, v in sums.items()
@@ -339,7 +345,7 @@ def train_model(
             break
     if config.early_stop and rows and rows[-1]["epoch"] - best_epoch >= config.early_stop:
         log.info("early stop: no improvement for %d epochs", config.early_stop)
-    save_checkpoint(model, paths.last, {"epoch": rows[-1]["epoch"] if rows else 0})
+    save_checkpoint(model, paths.last, {**recorded, "epoch": rows[-1]["epoch"] if rows else 0})
     with atomic_path(paths.model) as tmp:
         shutil.copyfile(best_path, tmp)
     table = pd.DataFrame(rows, columns=columns)

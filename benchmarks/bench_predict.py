@@ -1,0 +1,168 @@
+"""Inference and post-processing benchmarks, and the demo's accuracy ablations.
+
+``speed``: inference images/s of UNet-16/4 at 256x256 (batch 8, no TTA) on this machine's
+threads, its FLOP rate as a fraction of (a) a large FP32 matrix product measured in the same
+run and (b) the nominal peak (cores x GHz x 64 FLOP/cycle for two AVX-512 FMA units); and
+post-processing milliseconds per 256x256 image for 1-head and 3-head maps.
+``demo``: after ``snakemake results/submission.csv``, the test DSB score of every model and
+ensemble with and without TTA, with the config's and with the tuned thresholds.
+
+    .venv/bin/python benchmarks/bench_predict.py speed
+    .venv/bin/python benchmarks/bench_predict.py demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from scipy import ndimage as ndi
+
+from nucseg.datasets import load_normalized, read_manifest
+from nucseg.ensemble import weighted_mean
+from nucseg.io.kaggle import read_solution_csv
+from nucseg.metrics import dsb_score
+from nucseg.models import ModelConfig, build_model
+from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.predict import PredictConfig, load_model, predict_probability
+from nucseg.synth import SynthConfig, generate
+from nucseg.targets import compute_targets
+from nucseg.tuning import read_thresholds
+
+
+def conv_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
+    """FLOPs (2 x multiply-adds) of the convolutions of one forward pass."""
+    total = 0.0
+
+    def count(module, inputs, output):
+        nonlocal total
+        kernel = module.weight.shape
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            total += 2 * inputs[0].numel() * kernel[1] * kernel[2] * kernel[3]
+        else:
+            total += 2 * output.numel() * kernel[1] * kernel[2] * kernel[3]
+
+    hooks = [
+        m.register_forward_hook(count)
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+    ]
+    with torch.no_grad():
+        model(torch.zeros(shape))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def best_of(function, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def speed(threads: int) -> None:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig()).eval()
+    batch = torch.rand(8, 1, 256, 256)
+    flops = conv_flops(model, (1, 1, 256, 256))
+    with torch.inference_mode():
+        model(batch)
+        seconds = best_of(lambda: model(batch))
+    a = torch.rand(4096, 4096)
+    matmul = best_of(lambda: a @ a)
+    matmul_rate = 2 * 4096**3 / matmul
+    ghz = (
+        float(
+            next(line for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")).split(":")[1]
+        )
+        / 1e3
+    )
+    nominal = threads * ghz * 1e9 * 64
+    rate = 8 * flops / seconds
+    print(f"UNet-16/4 inference, batch 8 at 256x256, {threads} threads: {8 / seconds:.1f} img/s")
+    print(
+        f"  {flops / 1e9:.2f} GFLOP per image -> {rate / 1e9:.1f} GFLOP/s = "
+        f"{100 * rate / matmul_rate:.0f} % of a 4096^2 FP32 matmul ({matmul_rate / 1e9:.0f} "
+        f"GFLOP/s), {100 * rate / nominal:.0f} % of the nominal peak ({nominal / 1e9:.0f})"
+    )
+    images = generate(
+        SynthConfig(n_images=12, seed=5, shapes=((256, 256),), shape_weights=(1.0,)), "p"
+    )
+    for heads in (1, 3):
+        maps = []
+        for image in images:
+            targets = compute_targets(image.instance_labels)[[0, 1, 2][:heads]]
+            maps.append(np.clip(ndi.gaussian_filter(targets, (0, 1.5, 1.5)), 0, 1))
+        per_image = best_of(lambda maps=maps: [instances_from_probability(m) for m in maps])
+        print(
+            f"post-processing, {heads}-head maps, 256x256: {1e3 * per_image / len(maps):.1f} "
+            "ms per image"
+        )
+
+
+def demo(root: Path) -> None:
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    manifest = read_manifest(root / "results/test/manifest.tsv")
+    ids = manifest["id"].tolist()
+    images = load_normalized(root / "results/test/normalized", ids)
+    truth = read_solution_csv(root / config["solution"])
+    entries = {m: {"models": [m]} for m in config["models"]} | config["ensembles"]
+    cpu = torch.device("cpu")
+    views = tuple(config["predict"]["tta_views"])
+    maps = {}
+    for model_name in config["models"]:
+        model = load_model(root / f"results/models/{model_name}/model.pt", cpu)
+        for tta in (True, False):
+            predict = PredictConfig(views=views if tta else (0,))
+            maps[model_name, tta] = {
+                i: predict_probability(model, images[i], cpu, predict) for i in ids
+            }
+    default = PostprocessConfig.from_config(config["postprocess"])
+    rows = []
+    for name, spec in entries.items():
+        tuned = read_thresholds(root / f"results/thresholds/{name}.json")
+        for tta in (True, False):
+            mean = weighted_mean([maps[m, tta] for m in spec["models"]], spec.get("weights"))
+            for label, post in (("config", default), ("tuned", tuned)):
+                score = np.mean(
+                    [dsb_score(truth[i], instances_from_probability(mean[i], post)) for i in ids]
+                )
+                rows.append(
+                    {
+                        "entry": name,
+                        "tta": "8 views" if tta else "none",
+                        "thresholds": label,
+                        "test_dsb": round(float(score), 4),
+                    }
+                )
+    table = pd.DataFrame(rows).pivot_table(
+        index="entry", columns=["tta", "thresholds"], values="test_dsb"
+    )
+    print(table.to_string())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["speed", "demo"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--root", type=Path, default=Path("."))
+    args = parser.parse_args()
+    if args.what == "speed":
+        speed(args.threads)
+    else:
+        torch.set_num_threads(args.threads)
+        demo(args.root)
+
+
+if __name__ == "__main__":
+    main()

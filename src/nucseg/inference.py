@@ -1,0 +1,83 @@
+"""Trained models (or an ensemble of them) on arbitrary image files, outside Snakemake.
+
+Used by ``nucseg predict``.  Each image is read in any supported format, normalised the way
+the models' training data was (recorded in their checkpoints), predicted by every model
+(each loaded once), averaged, separated into instances and written as
+``<out>/<stem>.tif`` (instance labels) plus one ``<out>/submission.csv`` (``ImageId`` = file
+stem, RLE 1-based column-major, see :mod:`nucseg.rle`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nucseg.ensemble import weighted_mean
+from nucseg.errors import NucsegInputError
+from nucseg.io.images import read_image, write_tiff
+from nucseg.normalize import NormalizeConfig, normalize_image
+from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.predict import PredictConfig, load_model, predict_probability, select_device
+from nucseg.submission import write_submission
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_path(model: Path | str) -> Path:
+    """A checkpoint file, or a model folder's ``model.pt``."""
+    model = Path(model)
+    return model / "model.pt" if model.is_dir() else model
+
+
+def checkpoint_normalization(path: Path) -> NormalizeConfig:
+    """The normalisation a checkpoint was trained with (default settings for checkpoints
+    that do not record it)."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    recorded = payload.get("normalize") if isinstance(payload, dict) else None
+    if recorded is None:
+        log.warning("%s: no normalisation recorded; using the defaults", path)
+        return NormalizeConfig()
+    return NormalizeConfig(**recorded)
+
+
+def predict_images(
+    models: list[Path | str],
+    images: list[Path | str],
+    out_dir: Path | str,
+    *,
+    weights: list[float] | None = None,
+    vote: bool = False,
+    predict: PredictConfig = PredictConfig(),
+    postprocess: PostprocessConfig = PostprocessConfig(),
+    device: str = "auto",
+) -> dict[str, int]:
+    """Segment every image; return the number of nuclei found per image id (file stem)."""
+    out_dir = Path(out_dir)
+    stems = [Path(p).stem for p in images]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
+    paths = [checkpoint_path(m) for m in models]
+    for path in paths:
+        if not path.is_file():
+            raise NucsegInputError(f"{path}: checkpoint not found")
+    normalizations = {p: checkpoint_normalization(p) for p in paths}
+    if len(set(normalizations.values())) > 1:
+        raise NucsegInputError("the models were trained on differently normalised images")
+    normalize = normalizations[paths[0]]
+    torch_device = select_device(device)
+    networks = [load_model(p, torch_device) for p in paths]
+    instances, counts = {}, {}
+    for stem, image_path in zip(stems, images, strict=True):
+        pixels, _category = normalize_image(read_image(image_path), normalize)
+        maps = [{stem: predict_probability(n, pixels, torch_device, predict)} for n in networks]
+        labels = instances_from_probability(weighted_mean(maps, weights, vote)[stem], postprocess)
+        dtype = np.uint16 if labels.max() < 2**16 else np.uint32
+        write_tiff(labels.astype(dtype), out_dir / f"{stem}.tif")
+        instances[stem], counts[stem] = labels, int(labels.max())
+        log.info("%s: %d nuclei", image_path, counts[stem])
+    write_submission(instances, out_dir / "submission.csv")
+    return counts
