@@ -10,7 +10,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.postprocess import PostprocessConfig
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import semantic_target
-from nucseg.tuning import grid_search, read_thresholds
+from nucseg.tuning import balanced_score, grid_search, read_thresholds
 
 
 def _under_confident_maps():
@@ -28,7 +28,7 @@ def _under_confident_maps():
 
 def test_grid_search_moves_thresholds_to_where_the_score_is():
     probs, labels = _under_confident_maps()
-    base = PostprocessConfig(mask_threshold=0.5, marker_threshold=0.7)
+    base = PostprocessConfig(mask_threshold=0.5, marker_threshold=0.7, readd_missed=False)
     best, rows = grid_search(
         probs, labels, base, {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.45, 0.7]}
     )
@@ -48,3 +48,15 @@ def test_unknown_grid_field_and_bad_thresholds_file_are_named(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(NucsegInputError, match="bad.json: not a thresholds file"):
         read_thresholds(tmp_path / "bad.json")
+
+
+def test_balanced_score_gives_each_category_the_same_say():
+    probs, labels = _under_confident_maps()
+    config = PostprocessConfig(marker_threshold=0.45)
+    blank = {"0": np.zeros_like(probs["0"])}  # image 0 predicted empty: scores 0
+    probs = {**probs, **blank}
+    per_image = balanced_score(probs, labels, config)  # one group: plain mean
+    groups = {"0": "histology", "1": "fluorescence", "2": "fluorescence", "3": "fluorescence"}
+    balanced = balanced_score(probs, labels, config, groups)
+    others = balanced_score({k: probs[k] for k in "123"}, labels, config)
+    assert per_image == pytest.approx(3 * others / 4) and balanced == pytest.approx(others / 2)

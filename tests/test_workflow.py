@@ -30,6 +30,7 @@ RULES = [
     "write_submission",
     "final_submission",
     "score_submissions",
+    "overlays",
 ]
 
 
@@ -47,7 +48,7 @@ def tiny_config() -> dict:
         "camunet4": copy.deepcopy(model) | {"net": model["net"] | {"arch": "camunet"}},
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
-    config["predict"]["tta_views"] = [0, 5]
+    config["predict"].update(tta_views=[0, 5], keep_maps=True)
     config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
     return config
 
@@ -114,7 +115,9 @@ def test_changing_one_model_reruns_only_its_branch(workdir):
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
     jobs = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    # camunet4 and the ensemble "final"; unet16 keeps its (kept) maps and instances
     assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, result.stdout
+    assert jobs.get("tune_thresholds") == 2 and jobs.get("separate_instances") == 4
     assert "assemble_dataset" not in jobs and "compute_targets" not in jobs
 
 

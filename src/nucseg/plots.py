@@ -64,3 +64,26 @@ def outline_overlay(
     rgb[edges & matched] = OVERLAY_COLOURS["matched"]
     rgb[edges & ~matched & (prediction > 0)] = OVERLAY_COLOURS["false_positive"]
     return rgb
+
+
+def write_overlays(
+    instances: dict[str, np.ndarray],
+    images: dict[str, np.ndarray],
+    truth: dict[str, np.ndarray] | None,
+    categories: dict[str, str],
+    out_dir: Path | str,
+    per_category: int = 2,
+) -> list[str]:
+    """Write ``<out_dir>/<category>-<id>.png`` overlays (:func:`outline_overlay`) of the
+    first ``per_category`` image ids (sorted) of each category; return the ids drawn."""
+    chosen = []
+    for category in sorted(set(categories.values())):
+        ids = sorted(i for i in instances if categories.get(i) == category)
+        chosen += ids[:per_category]
+    for image_id in chosen:
+        rgb = outline_overlay(
+            images[image_id], None if truth is None else truth[image_id], instances[image_id]
+        )
+        with atomic_path(Path(out_dir) / f"{categories[image_id]}-{image_id}.png") as tmp:
+            plt.imsave(tmp, rgb, metadata={"Software": None})
+    return chosen

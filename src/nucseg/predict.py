@@ -83,8 +83,9 @@ class PredictConfig:
 
     @classmethod
     def from_config(cls, options: dict) -> PredictConfig:
-        """From config ``predict:`` (``tta_views`` -> ``views``; ``shards`` is the DAG's)."""
-        options = {k: v for k, v in options.items() if k != "shards"}
+        """From config ``predict:`` (``tta_views`` -> ``views``; ``shards`` and
+        ``keep_maps`` are the DAG's)."""
+        options = {k: v for k, v in options.items() if k not in ("shards", "keep_maps")}
         options["views"] = tuple(options.pop("tta_views", (0,)))
         return cls(**options)
 

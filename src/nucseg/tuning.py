@@ -2,8 +2,11 @@
 
 The models of an ensemble (or one model) predict the validation images of a materialised
 fold; their maps are averaged as at test time; a grid search over :class:`PostprocessConfig`
-fields picks the combination with the highest mean DSB score.  The result is a JSON file
-that instance separation reads at test time.
+fields picks the combination with the highest DSB score, averaged per category first and
+then over categories (so 16 crops of one histology tile do not outvote 6 fluorescence
+images: on the demo the plain mean chose thresholds that raised the validation score and
+lowered the test score of a UNet from 0.77 to 0.69).  The result is a JSON file that
+instance separation reads at test time.
 """
 
 from __future__ import annotations
@@ -53,8 +56,10 @@ def predict_members(
     images: dict[str, np.ndarray],
     config: PredictConfig,
     device: str = "auto",
+    vote: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Weighted mean of each model's head probabilities, per image (each model loaded once)."""
+    """Weighted mean (or vote) of each model's head probabilities, per image (each model
+    loaded once)."""
     torch_device = select_device(device)
     maps = []
     for path in model_paths:
@@ -62,7 +67,23 @@ def predict_members(
         maps.append(
             {i: predict_probability(model, x, torch_device, config) for i, x in images.items()}
         )
-    return weighted_mean(maps, weights)
+    return weighted_mean(maps, weights, vote)
+
+
+def balanced_score(
+    probs: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    config: PostprocessConfig,
+    categories: dict[str, str] | None = None,
+) -> float:
+    """Mean over categories of the mean DSB score of their images (one group without
+    ``categories``)."""
+    scores: dict[str, list[float]] = {}
+    for image_id, prob in probs.items():
+        group = (categories or {}).get(image_id, "all")
+        score = dsb_score(labels[image_id], instances_from_probability(prob, config))
+        scores.setdefault(group, []).append(score)
+    return float(np.mean([np.mean(values) for values in scores.values()]))
 
 
 def grid_search(
@@ -70,9 +91,11 @@ def grid_search(
     labels: dict[str, np.ndarray],
     base: PostprocessConfig,
     grid: dict[str, list],
+    categories: dict[str, str] | None = None,
 ) -> tuple[PostprocessConfig, list[dict]]:
-    """The combination of ``grid`` values (fields of ``base``) with the best mean DSB score
-    (ties: the first in grid order); returns it and one row per combination."""
+    """The combination of ``grid`` values (fields of ``base``) with the best
+    :func:`balanced_score` (ties: the first in grid order); returns it and one row per
+    combination."""
     unknown = set(grid) - set(asdict(base))
     if unknown:
         raise NucsegInputError(f"postprocess.tune: unknown field {sorted(unknown)[0]!r}")
@@ -99,18 +122,19 @@ def tune_thresholds(
     *,
     base: PostprocessConfig,
     grid: dict[str, list] | None = None,
+    categories: dict[str, str] | None = None,
+    vote: bool = False,
     predict: PredictConfig = PredictConfig(),
     threads: int = 1,
 ) -> dict:
     """Tune the post-processing of one ensemble on a fold's validation images; write
-    ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``."""
+    ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
+    scores category-balanced (:func:`balanced_score`) when ``categories`` are given."""
     torch.set_num_threads(max(1, threads))
     images, labels = load_validation(fold_dir)
-    probs = predict_members(model_paths, weights, images, predict)
-    default = float(
-        np.mean([dsb_score(labels[i], instances_from_probability(probs[i], base)) for i in probs])
-    )
-    best, rows = grid_search(probs, labels, base, grid or DEFAULT_GRID)
+    probs = predict_members(model_paths, weights, images, predict, vote=vote)
+    default = balanced_score(probs, labels, base, categories)
+    best, rows = grid_search(probs, labels, base, grid or DEFAULT_GRID, categories)
     tuned = max(r["dsb"] for r in rows)
     result = {
         "postprocess": asdict(best),

@@ -25,7 +25,8 @@ def _check_references():
                 f"config: models.{model}.fold is {spec['fold']} but dataset {spec['dataset']} has {n_folds} fold(s)"
             )
     for ensemble, spec in config["ensembles"].items():
-        for model in spec["models"]:
+        for member in spec["models"]:
+            model = member.removesuffix(".last")
             if model not in config["models"]:
                 raise WorkflowError(
                     f"config: ensembles.{ensemble}.models names unknown model '{model}'"
@@ -64,6 +65,7 @@ wildcard_constraints:
     model="[A-Za-z0-9_]+",
     ensemble="[A-Za-z0-9_]+",
     shard="[0-9]{3}",
+    checkpoint="model|last",
     fold="[0-9]+",
 
 
@@ -107,8 +109,18 @@ def model_fold_dir(model):
     return f"results/datasets/{spec['dataset']}/folds/{spec.get('fold', 0)}"
 
 
+def model_manifest(model):
+    """The manifest of the dataset version a model trains on."""
+    return f"results/datasets/{config['models'][model]['dataset']}/manifest.tsv"
+
+
 def fold_dir_of(wildcards):
     return model_fold_dir(wildcards.model)
+
+
+def keep_or_temp(path):
+    """Per-model probability maps are temporary unless predict.keep_maps asks to keep them."""
+    return path if config["predict"].get("keep_maps", False) else temp(path)
 
 
 def model_params(wildcards):
@@ -117,6 +129,33 @@ def model_params(wildcards):
 
 def ensemble_members(wildcards):
     return ENTRIES[wildcards.ensemble]["models"]
+
+
+def member_checkpoint(member):
+    """``(model, checkpoint)`` of an ensemble member: ``name`` is the best checkpoint
+    (model.pt), ``name.last`` the last one."""
+    model, _, which = member.partition(".")
+    return model, which or "model"
+
+
+def member_checkpoints(wildcards):
+    return [
+        "results/models/{}/{}.pt".format(*member_checkpoint(m))
+        for m in ensemble_members(wildcards)
+    ]
+
+
+def member_predictions(wildcards):
+    return [
+        "results/predictions/{}/{}-{}.npz".format(
+            *member_checkpoint(m), wildcards.shard
+        )
+        for m in ensemble_members(wildcards)
+    ]
+
+
+def first_member_model(wildcards):
+    return member_checkpoint(ensemble_members(wildcards)[0])[0]
 
 
 def ensemble_weights(wildcards):
@@ -133,6 +172,7 @@ def tuned_thresholds(wildcards):
 def all_outputs():
     outputs = ["results/submission.csv"]
     outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
+    outputs.append(f"results/overlays/{config['submission']}")
     if config.get("solution"):
         outputs.append("results/scores.tsv")
     return outputs

@@ -1,11 +1,7 @@
 rule ensemble_shard:
     """Weighted mean of the ensemble members' probability maps for one shard."""
     input:
-        lambda wc: expand(
-            "results/predictions/{model}/probabilities-{shard}.npz",
-            model=ensemble_members(wc),
-            shard=wc.shard,
-        ),
+        member_predictions,
     output:
         temp("results/ensembles/{ensemble}/probabilities-{shard}.npz"),
     log:
@@ -14,6 +10,7 @@ rule ensemble_shard:
         "results/benchmarks/ensemble_shard/{ensemble}-{shard}.tsv"
     params:
         weights=ensemble_weights,
+        vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
     script:
         "../scripts/ensemble_shard.py"
 
@@ -22,10 +19,9 @@ rule tune_thresholds:
     """Grid-search the post-processing thresholds of one model or ensemble on the validation
     images of its (first) model's fold."""
     input:
-        models=lambda wc: expand(
-            "results/models/{model}/model.pt", model=ensemble_members(wc)
-        ),
-        fold=lambda wc: model_fold_dir(ensemble_members(wc)[0]),
+        models=member_checkpoints,
+        fold=lambda wc: model_fold_dir(first_member_model(wc)),
+        manifest=lambda wc: model_manifest(first_member_model(wc)),
     output:
         "results/thresholds/{ensemble}.json",
     log:
@@ -37,6 +33,7 @@ rule tune_thresholds:
         gpu=1,
     params:
         weights=ensemble_weights,
+        vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
         postprocess=config["postprocess"],
         predict=config["predict"],
     script:

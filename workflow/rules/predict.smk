@@ -1,15 +1,16 @@
 rule predict_shard:
-    """Probability maps of one model for one shard of the test images (model loaded once)."""
+    """Probability maps of one model checkpoint (model = best, last) for one shard of the
+    test images (model loaded once)."""
     input:
-        model="results/models/{model}/model.pt",
+        model="results/models/{model}/{checkpoint}.pt",
         manifest="results/test/manifest.tsv",
         normalized="results/test/normalized",
     output:
-        "results/predictions/{model}/probabilities-{shard}.npz",
+        keep_or_temp("results/predictions/{model}/{checkpoint}-{shard}.npz"),
     log:
-        "results/logs/predict_shard/{model}-{shard}.log",
+        "results/logs/predict_shard/{model}-{checkpoint}-{shard}.log",
     benchmark:
-        "results/benchmarks/predict_shard/{model}-{shard}.tsv"
+        "results/benchmarks/predict_shard/{model}-{checkpoint}-{shard}.tsv"
     threads: 1
     resources:
         gpu=1,

@@ -47,3 +47,24 @@ rule score_submissions:
         ensembles=list(ENTRIES),
     script:
         "../scripts/score_submissions.py"
+
+
+rule overlays:
+    """Outline overlays (prediction vs truth) of a few test images per category."""
+    input:
+        instances=expand(
+            "results/ensembles/{{ensemble}}/instances-{shard}.npz", shard=SHARDS
+        ),
+        manifest="results/test/manifest.tsv",
+        normalized="results/test/normalized",
+        solution=config["solution"] or [],
+    output:
+        directory("results/overlays/{ensemble}"),
+    log:
+        "results/logs/overlays/{ensemble}.log",
+    benchmark:
+        "results/benchmarks/overlays/{ensemble}.tsv"
+    params:
+        per_category=2,
+    script:
+        "../scripts/write_overlays.py"

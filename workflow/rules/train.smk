@@ -18,6 +18,7 @@ rule train_model:
     params:
         model=model_params,
         postprocess=config["postprocess"],
+        normalize=config["normalize"],
         # resumable state, not an output: a killed or failed job keeps it
         checkpoints="results/checkpoints/{model}",
     script:

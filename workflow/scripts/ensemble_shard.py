@@ -1,4 +1,4 @@
-"""Average the ensemble members' probability maps for one shard."""
+"""Average (or vote on) the ensemble members' probability maps for one shard."""
 
 import numpy as np
 
@@ -9,7 +9,7 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     members = [load_arrays(path) for path in snakemake.input]
-    mean = weighted_mean(members, snakemake.params.weights)
+    mean = weighted_mean(members, snakemake.params.weights, snakemake.params.vote)
     save_arrays(snakemake.output[0], {k: v.astype(np.float16) for k, v in mean.items()})
 
 

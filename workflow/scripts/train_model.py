@@ -5,6 +5,7 @@ from pathlib import Path
 from nucseg.augment import AugmentConfig
 from nucseg.losses import LossConfig
 from nucseg.models import ModelConfig
+from nucseg.normalize import NormalizeConfig
 from nucseg.postprocess import PostprocessConfig
 from nucseg.scripting import run_script
 from nucseg.train import TrainConfig, TrainPaths, load_train_data, train_model
@@ -28,6 +29,7 @@ def main(snakemake):
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
         postprocess=PostprocessConfig.from_config(snakemake.params.postprocess),
+        normalize=NormalizeConfig(**snakemake.params.normalize),
         threads=snakemake.threads,
     )
 
