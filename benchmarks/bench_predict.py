@@ -119,12 +119,14 @@ def demo(root: Path) -> None:
     entries = {m: {"models": [m]} for m in config["models"]} | config["ensembles"]
     cpu = torch.device("cpu")
     views = tuple(config["predict"]["tta_views"])
+    members = sorted({m for spec in entries.values() for m in spec["models"]})
     maps = {}
-    for model_name in config["models"]:
-        model = load_model(root / f"results/models/{model_name}/model.pt", cpu)
+    for member in members:
+        name, _, which = member.partition(".")
+        model = load_model(root / f"results/models/{name}/{which or 'model'}.pt", cpu)
         for tta in (True, False):
             predict = PredictConfig(views=views if tta else (0,))
-            maps[model_name, tta] = {
+            maps[member, tta] = {
                 i: predict_probability(model, images[i], cpu, predict) for i in ids
             }
     default = PostprocessConfig.from_config(config["postprocess"])
@@ -132,7 +134,9 @@ def demo(root: Path) -> None:
     for name, spec in entries.items():
         tuned = read_thresholds(root / f"results/thresholds/{name}.json")
         for tta in (True, False):
-            mean = weighted_mean([maps[m, tta] for m in spec["models"]], spec.get("weights"))
+            vote = spec.get("method", "mean") == "vote"
+            member_maps = [maps[m, tta] for m in spec["models"]]
+            mean = weighted_mean(member_maps, spec.get("weights"), vote)
             for label, post in (("config", default), ("tuned", tuned)):
                 score = np.mean(
                     [dsb_score(truth[i], instances_from_probability(mean[i], post)) for i in ids]

@@ -60,3 +60,5 @@ def test_balanced_score_gives_each_category_the_same_say():
     balanced = balanced_score(probs, labels, config, groups)
     others = balanced_score({k: probs[k] for k in "123"}, labels, config)
     assert per_image == pytest.approx(3 * others / 4) and balanced == pytest.approx(others / 2)
+    _, rows = grid_search(probs, labels, config, {"min_size": [12]}, groups)
+    assert rows[0]["dsb"] == pytest.approx(balanced, abs=1e-6)  # the search scores that way

@@ -103,11 +103,7 @@ def grid_search(
     rows, best, best_score = [], base, -1.0
     for values in itertools.product(*(grid[n] for n in names)):
         config = replace(base, **dict(zip(names, values, strict=True)))
-        score = float(
-            np.mean(
-                [dsb_score(labels[i], instances_from_probability(probs[i], config)) for i in probs]
-            )
-        )
+        score = balanced_score(probs, labels, config, categories)
         rows.append({**dict(zip(names, values, strict=True)), "dsb": round(score, 6)})
         if score > best_score:
             best, best_score = config, score
