@@ -71,6 +71,8 @@ def test_state_of_other_settings_or_corrupt_state_is_not_resumed(tmp_path, caplo
     _, _, paths = _train(tmp_path / "x")
     _, table, _ = _train(tmp_path / "x", net=ModelConfig(base_width=4, depth=2, dropout=0.1))
     assert "state of other settings" in caplog.text and list(table.epoch) == [1, 2, 3]
+    _, table, _ = _train(tmp_path / "x", normalize=NormalizeConfig(low=5.0))  # other images
+    assert caplog.text.count("state of other settings") == 2 and list(table.epoch) == [1, 2, 3]
     _train(tmp_path / "x")  # a 3-epoch state of the default settings again
     shorter = TrainConfig(epochs=2, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
     table = train_model(_data(), ModelConfig(base_width=4, depth=2), shorter, paths)

@@ -243,7 +243,11 @@ def train_model(
 
     # everything but the epoch count and the machine: a longer run continues a shorter one
     run = replace(config, epochs=0, early_stop=0, device="", max_seconds=0)
-    fingerprint = _fingerprint(net, run, loss, augment, postprocess, weights.tolist())
+    # and the data itself, summarised (a change of normalisation changes every image)
+    summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
+    fingerprint = _fingerprint(
+        net, run, loss, augment, postprocess, normalize, weights.tolist(), summary
+    )
     state_path, best_path = paths.checkpoints / "last.pt", paths.checkpoints / "best.pt"
     rows, best_score, best_epoch, first_epoch = [], -np.inf, 0, 1
     state = _load_state(state_path, fingerprint, config.epochs)
