@@ -103,6 +103,15 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert (workdir / "results/checkpoints/camunet4/last.pt").is_file()
 
 
+def test_report_gathers_curves_scores_and_overlays(workdir):
+    assert snakemake(workdir).returncode == 0  # up to date (a no-op after the real run)
+    result = snakemake(workdir, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    html = (workdir / "results/report.html").read_text()
+    for item in ("learning_curve.png", "scores.tsv", "stats.tsv", "Overlays", "camunet4"):
+        assert item in html, item
+
+
 def test_changing_one_model_reruns_only_its_branch(workdir):
     assert snakemake(workdir).returncode == 0  # up to date (a no-op after the real run)
     config = tiny_config()

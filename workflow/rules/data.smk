@@ -65,7 +65,12 @@ rule normalize_dataset:
         images="results/datasets/{version}/images",
     output:
         normalized=directory("results/datasets/{version}/normalized"),
-        stats="results/datasets/{version}/stats.tsv",
+        stats=report(
+            "results/datasets/{version}/stats.tsv",
+            caption="../report/stats.rst",
+            category="Datasets",
+            subcategory="{version}",
+        ),
     log:
         "results/logs/normalize_dataset/{version}.log",
     benchmark:

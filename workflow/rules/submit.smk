@@ -38,7 +38,7 @@ rule score_submissions:
         solution=config["solution"] or [],
         manifest="results/test/manifest.tsv",
     output:
-        "results/scores.tsv",
+        report("results/scores.tsv", caption="../report/scores.rst", category="Scores"),
     log:
         "results/logs/score_submissions.log",
     benchmark:
@@ -59,7 +59,13 @@ rule overlays:
         normalized="results/test/normalized",
         solution=config["solution"] or [],
     output:
-        directory("results/overlays/{ensemble}"),
+        report(
+            directory("results/overlays/{ensemble}"),
+            patterns=["{name}.png"],
+            caption="../report/overlays.rst",
+            category="Overlays",
+            subcategory="{ensemble}",
+        ),
     log:
         "results/logs/overlays/{ensemble}.log",
     benchmark:

@@ -6,8 +6,18 @@ rule train_model:
     output:
         model="results/models/{model}/model.pt",
         last="results/models/{model}/last.pt",
-        log_table="results/models/{model}/train_log.tsv",
-        curve="results/models/{model}/learning_curve.png",
+        log_table=report(
+            "results/models/{model}/train_log.tsv",
+            caption="../report/train_log.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
+        curve=report(
+            "results/models/{model}/learning_curve.png",
+            caption="../report/learning_curve.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
     log:
         "results/logs/train_model/{model}.log",
     benchmark:
