@@ -31,6 +31,7 @@ RULES = [
     "final_submission",
     "score_submissions",
     "overlays",
+    "run_manifest",
 ]
 
 
@@ -95,6 +96,9 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     mean = scores[(scores.image_id == "mean") & (scores.category == "all")]
     assert set(mean.ensemble) == {"unet16", "camunet4", "final"}  # every model, and ensembles
     assert mean.dsb.between(0, 1).all() and mean.pq.between(0, 1).all()
+    run = json.loads((workdir / "results/run_manifest.json").read_text())
+    assert set(run["datasets"]) == {"v2"} and len(run["config_sha256"]) == 64
+    assert run["packages"]["torch"].startswith("2.13")
     tuned = json.loads((workdir / "results/thresholds/final.json").read_text())
     assert len(tuned["grid"]) == 4 and 0 <= tuned["valid_dsb_tuned"] <= 1
     log = pd.read_csv(workdir / "results/models/camunet4/train_log.tsv", sep="\t")

@@ -173,6 +173,7 @@ def all_outputs():
     outputs = ["results/submission.csv"]
     outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
     outputs.append(f"results/overlays/{config['submission']}")
+    outputs.append("results/run_manifest.json")
     if config.get("solution"):
         outputs.append("results/scores.tsv")
     return outputs

@@ -74,3 +74,24 @@ rule overlays:
         per_category=2,
     script:
         "../scripts/write_overlays.py"
+
+
+rule run_manifest:
+    """Config hash, code version, package versions and dataset hashes of this run."""
+    input:
+        datasets=expand(
+            "results/datasets/{version}/manifest.tsv",
+            version=sorted({spec["dataset"] for spec in config["models"].values()}),
+        ),
+        submission="results/submission.csv",
+    output:
+        "results/run_manifest.json",
+    log:
+        "results/logs/run_manifest.log",
+    benchmark:
+        "results/benchmarks/run_manifest.tsv"
+    params:
+        versions=sorted({spec["dataset"] for spec in config["models"].values()}),
+        code=workflow.basedir,
+    script:
+        "../scripts/run_manifest.py"
