@@ -16,11 +16,14 @@ rule write_submission:
 
 
 rule final_submission:
-    """Copy the final ensemble's submission to results/submission.csv (after scoring it,
-    when a solution is configured, so that one target runs the whole DAG)."""
+    """Copy the final ensemble's submission to results/submission.csv (after scoring it when
+    a solution is configured, drawing its overlays and recording the run, so that one
+    target runs the whole DAG)."""
     input:
         submission=f"results/submissions/{config['submission']}.csv",
         scores="results/scores.tsv" if config.get("solution") else [],
+        overlays=f"results/overlays/{config['submission']}",
+        run_manifest="results/run_manifest.json",
     output:
         "results/submission.csv",
     log:
@@ -83,7 +86,7 @@ rule run_manifest:
             "results/datasets/{version}/manifest.tsv",
             version=sorted({spec["dataset"] for spec in config["models"].values()}),
         ),
-        submission="results/submission.csv",
+        submission=f"results/submissions/{config['submission']}.csv",
     output:
         "results/run_manifest.json",
     log:
