@@ -147,6 +147,14 @@ def test_changing_one_model_reruns_only_its_branch(workdir):
             lambda c: c["models"]["unet16"].update(fold=1),
             "models.unet16.fold is 1 but dataset v2 has 1 fold(s)",
         ),
+        (
+            lambda c: c["ensembles"].update(unet16={"models": ["camunet4.last"]}),
+            "ensembles.unet16 has the name of a model",
+        ),
+        (
+            lambda c: c["ensembles"].update(other={"models": ["segnet.last"]}),
+            "ensembles.other.models names unknown model 'segnet'",
+        ),
     ],
 )
 def test_bad_config_fails_with_the_key_named(tmp_path, edit, message):
