@@ -10,11 +10,10 @@ displacement field (the classic Simard et al. elastic recipe most Kaggle kernels
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from scipy import ndimage as ndi
+from timing import best_of
 
 from nucseg.augment import AugmentConfig, augment_batch
 
@@ -39,15 +38,6 @@ def scipy_loop(rng, images: np.ndarray, targets: np.ndarray, alpha=2.0, sigma=8.
                 )
                 out[n, c] = ndi.map_coordinates(moved, coords, order=order, mode="reflect")
     return out_images, out_targets
-
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import pandas as pd
 import torch
 import yaml
 from scipy import ndimage as ndi
+from timing import best_of
 
 from nucseg.datasets import load_normalized, read_manifest
 from nucseg.ensemble import weighted_mean
@@ -60,15 +60,6 @@ def conv_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
     return total
 
 
-def best_of(function, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def speed(threads: int) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -77,9 +68,9 @@ def speed(threads: int) -> None:
     flops = conv_flops(model, (1, 1, 256, 256))
     with torch.inference_mode():
         model(batch)
-        seconds = best_of(lambda: model(batch))
+        seconds = best_of(lambda: model(batch), repeats=3)
     a = torch.rand(4096, 4096)
-    matmul = best_of(lambda: a @ a)
+    matmul = best_of(lambda: a @ a, repeats=3)
     matmul_rate = 2 * 4096**3 / matmul
     ghz = (
         float(
@@ -103,7 +94,9 @@ def speed(threads: int) -> None:
         for image in images:
             targets = compute_targets(image.instance_labels)[[0, 1, 2][:heads]]
             maps.append(np.clip(ndi.gaussian_filter(targets, (0, 1.5, 1.5)), 0, 1))
-        per_image = best_of(lambda maps=maps: [instances_from_probability(m) for m in maps])
+        per_image = best_of(
+            lambda maps=maps: [instances_from_probability(m) for m in maps], repeats=3
+        )
         print(
             f"post-processing, {heads}-head maps, 256x256: {1e3 * per_image / len(maps):.1f} "
             "ms per image"

@@ -11,9 +11,8 @@ Baselines, measured in the same run on the same generated images:
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from timing import best_of
 
 from nucseg.metrics import DSB_THRESHOLDS, dsb_score
 from nucseg.rle import encode_labels
@@ -44,15 +43,6 @@ def dsb_histogram2d(truth: np.ndarray, pred: np.ndarray) -> float:
         fn = np.sum(np.sum(matches, axis=1) == 0)
         precisions.append(tp / (tp + fp + fn))
     return float(np.mean(precisions))
-
-
-def best_of(function, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
