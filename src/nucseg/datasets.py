@@ -85,6 +85,13 @@ def read_manifest(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str})
 
 
+def fold_side_ids(fold_dir: Path | str, side: str) -> list[str]:
+    """Ids on ``side`` (``train`` or ``valid``) of a materialised fold, from its split.tsv
+    (:func:`nucseg.folds.materialize_fold`)."""
+    split = read_manifest(Path(fold_dir) / "split.tsv")
+    return split.loc[split.side == side, "id"].tolist()
+
+
 def _write_piece(out_dir: Path, image_id: str, image: np.ndarray, labels: np.ndarray) -> dict:
     """Write one image and its labels; return its manifest fields beyond the source ones."""
     labels = labels.astype(np.uint16)

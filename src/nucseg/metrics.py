@@ -78,6 +78,14 @@ class MatchCounts:
     fp: np.ndarray
     fn: np.ndarray
 
+    @classmethod
+    def from_ious(
+        cls, ious: np.ndarray, n_true: int, n_pred: int, thresholds: np.ndarray
+    ) -> MatchCounts:
+        """Counts from the IoUs of the matched pairs (:func:`matched_pairs`, all > 0.5)."""
+        tp = (ious[None, :] > thresholds[:, None]).sum(axis=1)
+        return cls(thresholds, tp, n_pred - tp, n_true - tp)
+
     @property
     def precision_dsb(self) -> np.ndarray:
         """``TP / (TP + FP + FN)`` per threshold (1.0 where all three are zero)."""
@@ -92,9 +100,7 @@ def match_counts(
     thresholds = np.asarray(thresholds, dtype=float)
     if (thresholds < 0.5).any():
         raise ValueError("thresholds below 0.5 need an assignment step; not supported")
-    ious, n_true, n_pred = matched_ious(true_labels, pred_labels)
-    tp = (ious[None, :] > thresholds[:, None]).sum(axis=1)
-    return MatchCounts(thresholds, tp, n_pred - tp, n_true - tp)
+    return MatchCounts.from_ious(*matched_ious(true_labels, pred_labels), thresholds)
 
 
 def dsb_score(true_labels: np.ndarray, pred_labels: np.ndarray) -> float:
@@ -102,6 +108,7 @@ def dsb_score(true_labels: np.ndarray, pred_labels: np.ndarray) -> float:
     return float(match_counts(true_labels, pred_labels).precision_dsb.mean())
 
 
+_AT_075 = int(np.flatnonzero(DSB_THRESHOLDS == 0.75)[0])
 SCORE_COLUMNS = ["n_true", "n_pred", "dsb", "ap50", "ap75", "f1_50", "pq"]
 
 
@@ -114,17 +121,15 @@ def instance_scores(true_labels: np.ndarray, pred_labels: np.ndarray) -> dict[st
     ``TP + FP/2 + FN/2``.  Empty truth and empty prediction score 1 everywhere.
     """
     ious, n_true, n_pred = matched_ious(true_labels, pred_labels)
-    thresholds = np.append(DSB_THRESHOLDS, 0.75)
-    tp = (ious[None, :] > thresholds[:, None]).sum(axis=1)
-    fp, fn = n_pred - tp, n_true - tp
-    dsb = MatchCounts(thresholds, tp, fp, fn).precision_dsb
-    half = tp[0] + (fp[0] + fn[0]) / 2
+    counts = MatchCounts.from_ious(ious, n_true, n_pred, DSB_THRESHOLDS)
+    precision = counts.precision_dsb
+    half = counts.tp[0] + (counts.fp[0] + counts.fn[0]) / 2
     return {
         "n_true": n_true,
         "n_pred": n_pred,
-        "dsb": float(dsb[:-1].mean()),
-        "ap50": float(dsb[0]),
-        "ap75": float(dsb[-1]),
-        "f1_50": float(tp[0] / half) if half else 1.0,
+        "dsb": float(precision.mean()),
+        "ap50": float(precision[0]),
+        "ap75": float(precision[_AT_075]),
+        "f1_50": float(counts.tp[0] / half) if half else 1.0,
         "pq": float(ious.sum() / half) if half else 1.0,
     }

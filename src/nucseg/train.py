@@ -23,7 +23,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from nucseg.augment import AugmentConfig, augment_batch, sample_crops
-from nucseg.datasets import load_normalized, read_manifest
+from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_channels, read_tiff
 from nucseg.io.tables import write_table
@@ -154,7 +154,7 @@ def _validate(model, data: TrainData, device, loss: LossConfig, postprocess) -> 
 def _fingerprint(*settings) -> str:
     """Hash of everything that determines a run, to refuse resuming someone else's state."""
     text = json.dumps(
-        [asdict(s) if hasattr(s, "__dataclass_fields__") else s for s in settings],
+        [asdict(s) if is_dataclass(s) else s for s in settings],
         sort_keys=True,
         default=str,
     )
@@ -371,9 +371,8 @@ def load_train_data(
     image's sampling weight."""
 
     fold_dir = Path(fold_dir)
-    split = read_manifest(fold_dir / "split.tsv")
-    train_ids = split.loc[split.side == "train", "id"].tolist()
-    valid_ids = split.loc[split.side == "valid", "id"].tolist()
+    train_ids = fold_side_ids(fold_dir, "train")
+    valid_ids = fold_side_ids(fold_dir, "valid")
     log.info("%d training and %d validation images", len(train_ids), len(valid_ids))
     channels = target_indices(heads)
 

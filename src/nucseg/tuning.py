@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nucseg.datasets import load_normalized, read_manifest
+from nucseg.datasets import fold_side_ids, load_normalized
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
@@ -41,8 +41,7 @@ DEFAULT_GRID = {
 def load_validation(fold_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Normalised images and instance labels of the validation side of a fold."""
     fold_dir = Path(fold_dir)
-    split = read_manifest(fold_dir / "split.tsv")
-    ids = split.loc[split.side == "valid", "id"].tolist()
+    ids = fold_side_ids(fold_dir, "valid")
     if not ids:
         raise NucsegInputError(f"{fold_dir}: the fold has no validation image to tune on")
     images = load_normalized(fold_dir / "valid" / "normalized", ids)
