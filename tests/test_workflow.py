@@ -1,20 +1,16 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
-import copy
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_run import snakemake, tiny_config, write_tiny_config
 
 from nucseg.datasets import read_manifest
 from nucseg.submission import read_submission
 
-REPO = Path(__file__).resolve().parents[1]
 RULES = [
     "synthesize_sources",
     "assemble_dataset",
@@ -35,58 +31,20 @@ RULES = [
 ]
 
 
-def tiny_config() -> dict:
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["synthetic"].update(
-        n_train=6, n_test=3, shapes=[[64, 96], [151, 120]], n_monuseg_tiles=1, n_ctc_frames=4
-    )
-    model = config["models"]["unet16"]
-    model["net"].update(base_width=4, depth=2)
-    model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)
-    # a second, three-head model: the ensemble mixes head counts
-    config["models"] = {
-        "unet16": model,
-        "camunet4": copy.deepcopy(model) | {"net": model["net"] | {"arch": "camunet"}},
-    }
-    config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
-    config["predict"].update(tta_views=[0, 5], keep_maps=True)
-    config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
-    return config
+@pytest.fixture
+def workdir(tiny_run):
+    return tiny_run
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("workflow")
-    (folder / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    return folder
-
-
-def test_dry_run_lists_every_rule(workdir):
-    result = snakemake(workdir, "-n")
+def test_dry_run_lists_every_rule(tmp_path):
+    write_tiny_config(tmp_path)
+    result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     for rule in RULES:
         assert rule in result.stdout, rule
 
 
 def test_real_run_writes_a_valid_submission_and_scores(workdir):
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
     manifest = read_manifest(workdir / "results/test/manifest.tsv")
     shapes = {r.id: (r.height, r.width) for r in manifest.itertuples()}
     assert len(shapes) == 3

@@ -1,0 +1,51 @@
+"""Run the real Snakemake workflow on a tiny config (shared by the workflow and SLURM tests)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config() -> dict:
+    """The demo config shrunk to seconds: 2 tiny models (1 and 3 heads) and their ensemble."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["synthetic"].update(
+        n_train=6, n_test=3, shapes=[[64, 96], [151, 120]], n_monuseg_tiles=1, n_ctc_frames=4
+    )
+    model = config["models"]["unet16"]
+    model["net"].update(base_width=4, depth=2)
+    model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)
+    # a second, three-head model: the ensemble mixes head counts
+    config["models"] = {
+        "unet16": model,
+        "camunet4": copy.deepcopy(model) | {"net": model["net"] | {"arch": "camunet"}},
+    }
+    config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
+    config["predict"].update(tta_views=[0, 5], keep_maps=True)
+    config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
+    return config
+
+
+def write_tiny_config(workdir: Path) -> Path:
+    path = Path(workdir) / "config.yaml"
+    path.write_text(yaml.safe_dump(tiny_config()))
+    return path
+
+
+def snakemake(
+    workdir: Path, *args: str, env: dict | None = None, cores: int | None = 2, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """``snakemake`` on the repository's Snakefile in ``workdir`` (its config.yaml)."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+    command += ["--directory", str(workdir)]
+    if cores is not None:
+        command += ["--cores", str(cores)]
+    return subprocess.run(
+        [*command, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env
+    )
