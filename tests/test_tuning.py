@@ -7,10 +7,10 @@ import pytest
 from scipy import ndimage as ndi
 
 from nucseg.errors import NucsegInputError
-from nucseg.postprocess import PostprocessConfig
+from nucseg.postprocess import PostprocessConfig, read_thresholds
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import semantic_target
-from nucseg.tuning import balanced_score, grid_search, read_thresholds
+from nucseg.tuning import balanced_score, grid_search
 
 
 def _under_confident_maps():

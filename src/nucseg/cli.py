@@ -38,9 +38,8 @@ def _predict(args: argparse.Namespace) -> None:
     import torch
 
     from nucseg.inference import predict_images
-    from nucseg.postprocess import PostprocessConfig
+    from nucseg.postprocess import PostprocessConfig, read_thresholds
     from nucseg.predict import PredictConfig
-    from nucseg.tuning import read_thresholds
 
     torch.set_num_threads(max(1, args.threads))
     if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -167,3 +169,12 @@ def add_missed_components(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
     new_ids = np.zeros(count + 1, np.int64)
     new_ids[missed] = int(labels.max()) + np.arange(1, int(missed.sum()) + 1)
     return np.where(missed[components], new_ids[components], labels).astype(labels.dtype)
+
+
+def read_thresholds(path: Path | str) -> PostprocessConfig:
+    """The tuned :class:`PostprocessConfig` in a file written by
+    :func:`nucseg.tuning.tune_thresholds`."""
+    try:
+        return PostprocessConfig(**json.loads(Path(path).read_text())["postprocess"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise NucsegInputError(f"{path}: not a thresholds file ({error})") from None

@@ -149,11 +149,3 @@ def tune_thresholds(
         len(images),
     )
     return result
-
-
-def read_thresholds(path: Path | str) -> PostprocessConfig:
-    """The tuned :class:`PostprocessConfig` of a file written by :func:`tune_thresholds`."""
-    try:
-        return PostprocessConfig(**json.loads(Path(path).read_text())["postprocess"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise NucsegInputError(f"{path}: not a thresholds file ({error})") from None

@@ -1,7 +1,15 @@
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+# Jobs import the nucseg library of this checkout, in the README's virtual environment and in
+# the --sdm conda environments of envs/ alike (they carry only the dependencies); SLURM jobs
+# inherit it (sbatch --export=ALL).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -70,7 +78,7 @@ wildcard_constraints:
 
 
 def synthetic_outputs():
-    """What rule synthesize_sources writes: Kaggle train/test/solution, plus the TCGA-like
+    """The outputs of synthesize_sources: Kaggle train/test/solution, plus the TCGA-like
     and CTC-like sources when config asks for them."""
     spec = config.get("synthetic", {})
     root = spec.get("root", "resources/synthetic")

@@ -7,6 +7,8 @@ rule synthesize_sources:
         "results/logs/synthesize_sources.log",
     benchmark:
         "results/benchmarks/synthesize_sources.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         synthetic=config.get("synthetic", {}),
     script:
@@ -25,6 +27,8 @@ rule convert_source:
         "results/logs/convert_source/{source}.log",
     benchmark:
         "results/benchmarks/convert_source/{source}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         name=lambda wc: wc.source,
         spec=lambda wc: config["sources"][wc.source],
@@ -44,6 +48,8 @@ rule assemble_dataset:
         "results/logs/assemble_dataset/{version}.log",
     benchmark:
         "results/benchmarks/assemble_dataset/{version}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         source_dirs=lambda wc: [
             f"results/sources/{name}"
@@ -75,6 +81,8 @@ rule normalize_dataset:
         "results/logs/normalize_dataset/{version}.log",
     benchmark:
         "results/benchmarks/normalize_dataset/{version}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         normalize=config["normalize"],
     script:
@@ -92,6 +100,8 @@ rule compute_targets:
         "results/logs/compute_targets/{version}.log",
     benchmark:
         "results/benchmarks/compute_targets/{version}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         targets=config.get("targets", {}),
     script:
@@ -109,6 +119,8 @@ rule prepare_test_set:
         "results/logs/prepare_test_set.log",
     benchmark:
         "results/benchmarks/prepare_test_set.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         normalize=config["normalize"],
     script:
@@ -129,6 +141,8 @@ rule materialize_fold:
         "results/logs/materialize_fold/{version}-{fold}.log",
     benchmark:
         "results/benchmarks/materialize_fold/{version}-{fold}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         cv=lambda wc: config["datasets"][wc.version].get("cv", {}),
         fold=lambda wc: int(wc.fold),

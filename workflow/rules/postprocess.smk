@@ -8,6 +8,8 @@ rule ensemble_shard:
         "results/logs/ensemble_shard/{ensemble}-{shard}.log",
     benchmark:
         "results/benchmarks/ensemble_shard/{ensemble}-{shard}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         weights=ensemble_weights,
         vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
@@ -28,6 +30,8 @@ rule tune_thresholds:
         "results/logs/tune_thresholds/{ensemble}.log",
     benchmark:
         "results/benchmarks/tune_thresholds/{ensemble}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 2
     resources:
         gpu=1,
@@ -51,6 +55,8 @@ rule separate_instances:
         "results/logs/separate_instances/{ensemble}-{shard}.log",
     benchmark:
         "results/benchmarks/separate_instances/{ensemble}-{shard}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         postprocess=config["postprocess"],
     script:

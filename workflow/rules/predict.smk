@@ -11,6 +11,8 @@ rule predict_shard:
         "results/logs/predict_shard/{model}-{checkpoint}-{shard}.log",
     benchmark:
         "results/benchmarks/predict_shard/{model}-{checkpoint}-{shard}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=1,

@@ -11,6 +11,8 @@ rule write_submission:
         "results/logs/write_submission/{ensemble}.log",
     benchmark:
         "results/benchmarks/write_submission/{ensemble}.tsv"
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/write_submission.py"
 
@@ -30,6 +32,9 @@ rule final_submission:
         "results/logs/final_submission.log",
     benchmark:
         "results/benchmarks/final_submission.tsv"
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
     shell:
         "cp {input.submission:q} {output:q} 2> {log:q}"
 
@@ -46,6 +51,8 @@ rule score_submissions:
         "results/logs/score_submissions.log",
     benchmark:
         "results/benchmarks/score_submissions.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         ensembles=list(ENTRIES),
     script:
@@ -73,6 +80,8 @@ rule overlays:
         "results/logs/overlays/{ensemble}.log",
     benchmark:
         "results/benchmarks/overlays/{ensemble}.tsv"
+    conda:
+        "../../envs/data.yaml"
     params:
         per_category=2,
     script:
@@ -93,6 +102,8 @@ rule run_manifest:
         "results/logs/run_manifest.log",
     benchmark:
         "results/benchmarks/run_manifest.tsv"
+    conda:
+        "../../envs/torch.yaml"
     params:
         versions=sorted({spec["dataset"] for spec in config["models"].values()}),
         code=workflow.basedir,

@@ -22,6 +22,8 @@ rule train_model:
         "results/logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: lambda wc: config["models"][wc.model].get("threads", 2)
     resources:
         gpu=1,

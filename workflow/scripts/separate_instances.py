@@ -1,9 +1,8 @@
 """Turn one shard of probability maps into instance labels (tuned thresholds when given)."""
 
 from nucseg.io.arrays import load_arrays, save_arrays
-from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.scripting import run_script
-from nucseg.tuning import read_thresholds
 
 
 def main(snakemake):

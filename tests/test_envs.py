@@ -1,0 +1,67 @@
+"""The conda environments of envs/ stay runnable: pinned as the lock file, and the data
+environment (no torch) can import what its rules' scripts import."""
+
+import ast
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from workflow_run import REPO
+
+RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
+
+
+def locked_versions() -> dict[str, str]:
+    lines = (REPO / "requirements.lock").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
+    return {name.lower(): version for name, version in pins.items()}
+
+
+def env_pins(env_file) -> dict[str, str]:
+    spec = yaml.safe_load(env_file.read_text())
+    pip = next(item["pip"] for item in spec["dependencies"] if isinstance(item, dict))
+    return dict(requirement.lower().split("==") for requirement in pip)
+
+
+def rule_envs_and_scripts() -> dict[str, tuple[str, str | None]]:
+    """rule name -> (conda env file name, script path or None) for every rule in workflow/."""
+    rules = {}
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for name, body in RULE.findall(smk.read_text()):
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', body)
+            env_path = (smk.parent / env.group(1)).resolve() if env else None
+            script_path = (smk.parent / script.group(1)).resolve() if script else None
+            rules[name] = (env_path, script_path)
+    return rules
+
+
+@pytest.mark.parametrize("env_file", sorted((REPO / "envs").glob("*.yaml")), ids=lambda p: p.name)
+def test_environment_pins_equal_the_lock_file(env_file):
+    locked = locked_versions()
+    for package, version in env_pins(env_file).items():
+        assert locked.get(package) == version, f"{env_file.name}: {package}=={version}"
+
+
+def test_every_rule_names_an_existing_environment():
+    rules = rule_envs_and_scripts()
+    assert len(rules) >= 15
+    for name, (env, _) in rules.items():
+        assert env is not None and env.is_file(), name
+
+
+def test_data_environment_scripts_import_without_torch():
+    data_env = (REPO / "envs/data.yaml").resolve()
+    assert "torch" not in env_pins(data_env)
+    scripts = [s for env, s in rule_envs_and_scripts().values() if env == data_env and s]
+    assert len(scripts) >= 10
+    imports = []
+    for script in scripts:
+        for node in ast.parse(script.read_text()).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imports.append(ast.unparse(node))
+    code = "import sys\nsys.modules['torch'] = None\n" + "\n".join(imports)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
