@@ -28,6 +28,7 @@ RULES = [
     "score_submissions",
     "overlays",
     "run_manifest",
+    "benchmark_table",
 ]
 
 
@@ -63,6 +64,9 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert list(log.epoch) == [1, 2] and {"loss_contour", "loss_marker"} <= set(log.columns)
     assert (workdir / "results/models/camunet4/learning_curve.png").stat().st_size > 0
     assert (workdir / "results/checkpoints/camunet4/last.pt").is_file()
+    benchmarks = pd.read_csv(workdir / "results/benchmarks.tsv", sep="\t")
+    assert {"train_model", "predict_shard", "separate_instances"} <= set(benchmarks.rule)
+    assert (benchmarks.s >= 0).all() and benchmarks.max_rss.notna().all()
 
 
 def test_report_gathers_curves_scores_and_overlays(workdir):
@@ -70,7 +74,14 @@ def test_report_gathers_curves_scores_and_overlays(workdir):
     result = snakemake(workdir, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-2000:]
     html = (workdir / "results/report.html").read_text()
-    for item in ("learning_curve.png", "scores.tsv", "stats.tsv", "Overlays", "camunet4"):
+    for item in (
+        "learning_curve.png",
+        "scores.tsv",
+        "stats.tsv",
+        "Overlays",
+        "camunet4",
+        "benchmarks.tsv",
+    ):
         assert item in html, item
 
 

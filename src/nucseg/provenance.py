@@ -1,4 +1,5 @@
-"""What produced a run: ``results/run_manifest.json``."""
+"""What produced a run and what it cost: ``results/run_manifest.json``,
+``results/benchmarks.tsv``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
+from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
 
 PACKAGES = ("nucseg", "torch", "numpy", "scipy", "scikit-image", "pandas", "snakemake", "tifffile")
@@ -55,3 +59,23 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def collect_benchmarks(folder: Path | str) -> pd.DataFrame:
+    """One row per job from Snakemake's ``benchmark:`` files under ``folder``
+    (``<rule>.tsv`` or ``<rule>/<job>.tsv``): rule, job, then Snakemake's columns (seconds,
+    max_rss in MB, io in MB, mean_load in %, cpu_time in s); sorted by rule and job."""
+    folder = Path(folder)
+    rows = []
+    for path in sorted(folder.rglob("*.tsv")):
+        rule, *job = path.relative_to(folder).with_suffix("").parts
+        try:
+            table = pd.read_csv(path, sep="\t")
+        except (OSError, ValueError) as error:
+            raise NucsegInputError(f"{path}: not a benchmark table ({error})") from None
+        if "s" not in table.columns or table.empty:
+            raise NucsegInputError(f"{path}: not a benchmark table (no 's' column or no row)")
+        rows.append({"rule": rule, "job": "/".join(job), **table.iloc[-1].to_dict()})
+    if not rows:
+        return pd.DataFrame(columns=["rule", "job", "s"])
+    return pd.DataFrame(rows).sort_values(["rule", "job"], ignore_index=True)

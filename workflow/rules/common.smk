@@ -7,8 +7,10 @@ from snakemake.utils import validate
 # Jobs import the nucseg library of this checkout, in the README's virtual environment and in
 # the --sdm conda environments of envs/ alike (they carry only the dependencies); SLURM jobs
 # inherit it (sbatch --export=ALL).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+    )
 )
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -182,6 +184,7 @@ def all_outputs():
     outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
     outputs.append(f"results/overlays/{config['submission']}")
     outputs.append("results/run_manifest.json")
+    outputs.append("results/benchmarks.tsv")
     if config.get("solution"):
         outputs.append("results/scores.tsv")
     return outputs

@@ -26,6 +26,7 @@ rule final_submission:
         scores="results/scores.tsv" if config.get("solution") else [],
         overlays=f"results/overlays/{config['submission']}",
         run_manifest="results/run_manifest.json",
+        benchmarks="results/benchmarks.tsv",
     output:
         "results/submission.csv",
     log:
@@ -109,3 +110,28 @@ rule run_manifest:
         code=workflow.basedir,
     script:
         "../scripts/run_manifest.py"
+
+
+rule benchmark_table:
+    """Every job's time, memory and I/O (the `benchmark:` files under results/benchmarks/)
+    in one report table."""
+    input:
+        submissions=expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES),
+        overlays=f"results/overlays/{config['submission']}",
+        run_manifest="results/run_manifest.json",
+        scores="results/scores.tsv" if config.get("solution") else [],
+    output:
+        report(
+            "results/benchmarks.tsv",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+        ),
+    log:
+        "results/logs/benchmark_table.log",
+    benchmark:
+        "results/benchmarks/benchmark_table.tsv"
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/benchmark_table.py"

@@ -1,5 +1,6 @@
-"""The conda environments of envs/ stay runnable: pinned as the lock file, and the data
-environment (no torch) can import what its rules' scripts import."""
+"""Files beside the workflow stay true to it: the conda environments of envs/ (pinned as the
+lock file; the data environment, without torch, imports what its rules' scripts import) and
+the rule-graph picture in docs/."""
 
 import ast
 import re
@@ -65,3 +66,10 @@ def test_data_environment_scripts_import_without_torch():
     code = "import sys\nsys.modules['torch'] = None\n" + "\n".join(imports)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_rule_graph_picture_shows_every_rule():
+    svg = (REPO / "docs/rulegraph.svg").read_text()
+    shown = set(re.findall(r"<text[^>]*>(\w+)</text>", svg))
+    missing = set(rule_envs_and_scripts()) - shown - {"all"}
+    assert not missing, f"docs/rulegraph.svg lacks {sorted(missing)}: run `make docs`"
