@@ -59,5 +59,8 @@ def test_slurm_profile_gives_gpus_to_gpu_rules_only_and_matches_a_local_run(
         assert asks_gpu == (rule_of(job) in GPU_RULES), job
         if asks_gpu:
             assert job["TresPerJob"] == "gres:gpu:1" and job["CpusPerTres"].startswith("gres:gpu:")
+    for model in ("unet16", "camunet4"):  # SLURM bound one of the node's two GPUs to the job
+        train_log = (tmp_path / f"results/logs/train_model/{model}.log").read_text()
+        assert re.search(r"CUDA_VISIBLE_DEVICES=[01]\)", train_log), train_log[-500:]
     for output in COMPARED_OUTPUTS:
         assert (tmp_path / output).read_bytes() == (tiny_run / output).read_bytes(), output

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import sys
@@ -263,12 +264,14 @@ def train_model(
         first_epoch = state["epoch"] + 1
         log.info("resuming %s after epoch %d", paths.checkpoints, state["epoch"])
     log.info(
-        "model %s (%s encoder, heads %s): %d parameters, device %s, %d threads",
+        "model %s (%s encoder, heads %s): %d parameters, device %s "
+        "(CUDA_VISIBLE_DEVICES=%s), %d threads",
         net.arch,
         net.encoder,
         ",".join(net.heads),
         count_parameters(model),
         device,
+        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
     )
     columns = log_columns(net.heads, net.presence_head)
