@@ -3,6 +3,7 @@
 nucseg score SUBMISSION SOLUTION [--per-image TSV]   DSB score of a submission
 nucseg predict --model DIR [--model DIR ...] IMAGE... --out DIR   segment image files
 nucseg synth OUT_DIR [--train N] [--test N] [--seed S] write the synthetic demo sources
+nucseg convert FORMAT PATH OUT_DIR [--labels-csv CSV]   read and check one raw source
 """
 
 from __future__ import annotations
@@ -64,6 +65,25 @@ def _synth(args: argparse.Namespace) -> None:
     write_demo_sources(Path(args.out_dir), n_train=args.train, n_test=args.test, seed=args.seed)
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from nucseg.datasets import SourceSpec, convert_source
+
+    spec = SourceSpec(
+        name=args.name or Path(args.path).name,
+        format=args.format,
+        path=Path(args.path),
+        overlap=args.overlap,
+        labels_csv=args.labels_csv,
+        crop=tuple(args.crop) if args.crop else None,
+    )
+    manifest = convert_source(spec, args.out_dir)
+    categories = ", ".join(f"{k} {v}" for k, v in manifest.category.value_counts().items())
+    print(
+        f"{len(manifest)} images, {int(manifest.n_nuclei.sum())} nuclei ({categories}) "
+        f"checked and written to {args.out_dir}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nucseg", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--test", type=int, default=24)
     synth.add_argument("--seed", type=int, default=2018)
     synth.set_defaults(run=_synth)
+    convert = commands.add_parser(
+        "convert",
+        help="read and check one raw source (as rule convert_source): images/, labels/, "
+        "manifest.tsv; one error line naming the first bad file",
+    )
+    convert.add_argument("format", help="kaggle_stage1, monuseg, ctc or folder")
+    convert.add_argument("path", type=Path, help="the source's folder")
+    convert.add_argument("out_dir", type=Path)
+    convert.add_argument("--labels-csv", type=Path, help="kaggle_stage1: nuclei from this CSV")
+    convert.add_argument("--overlap", choices=["larger", "error"], default="larger")
+    convert.add_argument("--crop", type=int, nargs=2, metavar=("WIDTH", "STEP"))
+    convert.add_argument("--name", help="source name in the manifest (default: folder name)")
+    convert.set_defaults(run=_convert)
     return parser
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
-from nucseg.io.atomic import link_or_copy
+from nucseg.io.atomic import atomic_directory, link_or_copy
 from nucseg.io.images import (
     read_channels,
     read_image,
@@ -122,7 +122,11 @@ def convert_source(source: SourceSpec, out_dir: Path | str) -> pd.DataFrame:
             f"sources.{source.name}.format: unknown format {source.format!r}; "
             f"expected one of {SOURCE_FORMATS}"
         )
-    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp_dir:  # a bad file leaves no partial conversion
+        return _convert_entries(source, tmp_dir)
+
+
+def _convert_entries(source: SourceSpec, out_dir: Path) -> pd.DataFrame:
     rows = []
     options = SourceOptions(source.overlap, source.labels_csv)
     for entry in list_source(source.format, source.path, options):

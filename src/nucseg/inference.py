@@ -13,14 +13,19 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, write_tiff
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import PredictConfig, load_model, predict_probability, select_device
+from nucseg.predict import (
+    PredictConfig,
+    load_model,
+    predict_probability,
+    read_checkpoint,
+    select_device,
+)
 from nucseg.submission import write_submission
 
 log = logging.getLogger(__name__)
@@ -35,8 +40,7 @@ def checkpoint_path(model: Path | str) -> Path:
 def checkpoint_normalization(path: Path) -> NormalizeConfig:
     """The normalisation a checkpoint was trained with (default settings for checkpoints
     that do not record it)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    recorded = payload.get("normalize") if isinstance(payload, dict) else None
+    recorded = read_checkpoint(path).get("normalize")
     if recorded is None:
         log.warning("%s: no normalisation recorded; using the defaults", path)
         return NormalizeConfig()
@@ -61,15 +65,12 @@ def predict_images(
     if duplicates:
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
     paths = [checkpoint_path(m) for m in models]
-    for path in paths:
-        if not path.is_file():
-            raise NucsegInputError(f"{path}: checkpoint not found")
+    torch_device = select_device(device)
+    networks = [load_model(p, torch_device) for p in paths]
     normalizations = {p: checkpoint_normalization(p) for p in paths}
     if len(set(normalizations.values())) > 1:
         raise NucsegInputError("the models were trained on differently normalised images")
     normalize = normalizations[paths[0]]
-    torch_device = select_device(device)
-    networks = [load_model(p, torch_device) for p in paths]
     instances, counts = {}, {}
     for stem, image_path in zip(stems, images, strict=True):
         pixels, _category = normalize_image(read_image(image_path), normalize)

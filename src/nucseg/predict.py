@@ -35,19 +35,36 @@ def save_checkpoint(model: SegmentationNet, path: Path | str, extra: dict | None
         torch.save(payload, tmp)
 
 
-def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no pickle)."""
+def read_checkpoint(path: Path | str) -> dict:
+    """The payload of a checkpoint written by :func:`save_checkpoint` (network config,
+    weights, what training recorded), loaded with ``weights_only=True``: no pickled code runs.
+    Raises :class:`NucsegInputError` for a missing, corrupt or foreign file."""
     path = Path(path)
+    if not path.is_file():
+        raise NucsegInputError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types (UnpicklingError, RuntimeError, ...)
+        raise NucsegInputError(
+            f"{path}: corrupt or unreadable checkpoint ({str(error)[:160]}); "
+            "retrain the model or copy the file again"
+        ) from None
+    if not isinstance(payload, dict) or not {"net", "state_dict"} <= payload.keys():
+        raise NucsegInputError(f"{path}: not a nucseg checkpoint (no 'net' and 'state_dict')")
+    return payload
+
+
+def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
+    """The network of a checkpoint (:func:`read_checkpoint`), in eval mode on ``device``."""
+    payload = read_checkpoint(path)
+    try:
         # the checkpoint holds every weight: do not read the encoder's initial weights again
         model = build_model(replace(ModelConfig(**payload["net"]), encoder_weights=None))
         model.load_state_dict(payload["state_dict"])
-    except FileNotFoundError:
-        raise NucsegInputError(f"{path}: checkpoint not found") from None
-    except Exception as error:  # torch raises many types (UnpicklingError, RuntimeError, ...)
+    except (TypeError, ValueError, KeyError, RuntimeError, NucsegInputError) as error:
         raise NucsegInputError(
-            f"{path}: corrupt or incompatible checkpoint ({str(error)[:200]})"
+            f"{path}: the weights do not fit the network the checkpoint describes "
+            f"({str(error)[:160]}); it was written by other code or edited"
         ) from None
     return model.to(device).eval()
 

@@ -27,8 +27,9 @@ def configure_logging(log_path: str | None = None, level: int = logging.INFO) ->
 
 
 def fail(message: str) -> None:
-    """Print one ``nucseg: error: ...`` line on stderr and exit with status 1."""
-    print(f"nucseg: error: {message}", file=sys.stderr)
+    """Print one ``nucseg: error: ...`` line on stderr (line breaks inside ``message``, e.g.
+    from a library's exception text, become spaces) and exit with status 1."""
+    print(f"nucseg: error: {' '.join(message.split())}", file=sys.stderr)
     raise SystemExit(1)
 
 
