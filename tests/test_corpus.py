@@ -161,11 +161,11 @@ ERRORS = {
             "--overlap",
             "error",
         ),
-        "overlap",
+        "m1.png: nucleus overlaps another one",
     ),
     "image_header_20000x20000": Case(
         lambda r: convert(stage1(r, png_header_only(20000, 20000), MASK)),
-        "img0.png: not a readable image (unknown format or too large)",
+        "img0.png: image too large to read (Image size (400000000 pixels) exceeds limit",
     ),
     "id_with_dot_dot_slash": Case(
         lambda r: labels_csv(r, [("../img0", "1 3")]), "image ../img0 has rows but no folder"
@@ -188,16 +188,22 @@ ERRORS = {
     "ctc_label_wrong_dtype": Case(
         ctc_with_float_labels, "man_seg000.tif: label image has dtype float32"
     ),
-    "rle_odd_number_of_values": Case(lambda r: labels_csv(r, [("img0", "1 3 7")]), "odd"),
-    "rle_not_numbers": Case(lambda r: labels_csv(r, [("img0", "1 x")]), "labels.csv"),
+    "rle_odd_number_of_values": Case(
+        lambda r: labels_csv(r, [("img0", "1 3 7")]), "encoding has an odd number of values"
+    ),
+    "rle_not_numbers": Case(
+        lambda r: labels_csv(r, [("img0", "1 x")]), "labels.csv (image img0): encoding contains"
+    ),
     "rle_overlapping_nuclei_policy_error": Case(
         lambda r: labels_csv(r, [("img0", "1 5"), ("img0", "3 5")]) + ["--overlap", "error"],
-        "overlap",
+        "row 2: nucleus overlaps another one",
     ),
     "rle_pairs_out_of_bounds": Case(
         lambda r: labels_csv(r, [("img0", "1270 20")]), "beyond the 32x40 image"
     ),
-    "rle_unsorted_pairs": Case(lambda r: labels_csv(r, [("img0", "20 2 5 2")]), "sorted"),
+    "rle_unsorted_pairs": Case(
+        lambda r: labels_csv(r, [("img0", "20 2 5 2")]), "pairs are not sorted by start"
+    ),
     "labels_csv_without_column": Case(
         labels_csv_without_encoded_pixels,
         "labels.csv: missing column(s) EncodedPixels",

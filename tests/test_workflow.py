@@ -188,3 +188,16 @@ def test_k_fold_split_is_materialised_as_hardlinks_grouped_by_origin(tmp_path):
     linked = tmp_path / targets[0] / side / "normalized" / f"{image_id}.tif"
     original = tmp_path / "results/datasets/v1/normalized" / f"{image_id}.tif"
     assert linked.stat().st_ino == original.stat().st_ino
+
+
+def test_duplicate_ids_across_sources_fail_the_version_with_one_line_and_no_output(tmp_path):
+    config = tiny_config()
+    config["sources"]["copy"] = dict(config["sources"]["dsb_stage1_train"])
+    config["datasets"]["v1"]["sources"] = ["dsb_stage1_train", "copy"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "results/datasets/v1/manifest.tsv")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("nucseg: error:")]
+    assert len(errors) == 1 and "also occurs in source" in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in (tmp_path / "results/logs/assemble_dataset/v1.log").read_text()
+    assert not (tmp_path / "results/datasets/v1").exists()  # no partial version

@@ -47,10 +47,12 @@ def read_image(path: Path | str) -> np.ndarray:
                 return _pil_to_array(image)
     except NucsegInputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise NucsegInputError(
-            f"{path}: not a readable image (unknown format or too large)"
+            f"{path}: image too large to read ({str(error).split(',')[0]}); tile it before use"
         ) from None
+    except UnidentifiedImageError:
+        raise NucsegInputError(f"{path}: not a readable image (unknown format)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise NucsegInputError(f"{path}: corrupt or truncated image ({error})") from None
 
