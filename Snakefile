@@ -19,6 +19,11 @@ include: "workflow/rules/postprocess.smk"
 include: "workflow/rules/submit.smk"
 
 
+if "nerve" in config:
+
+    include: "workflow/rules/nerve.smk"
+
+
 rule all:
     input:
         all_outputs(),

@@ -28,6 +28,8 @@ class AugmentConfig:
     (bicubic) interpolated; ``gamma``/``contrast``: log-uniform half-ranges; ``brightness``:
     additive half-range; ``invert``: probability of ``1 - x``; ``noise``: max sigma of the
     additive gaussian noise; ``speckle``: max sigma of the multiplicative noise.
+    ``hflip``: mirror left-right with probability 1/2 (for images with a fixed up, such as
+    ultrasound, with ``dihedral`` off); ``translate``: max shift in pixels along each axis.
     """
 
     dihedral: bool = True
@@ -43,6 +45,8 @@ class AugmentConfig:
     invert: float = 0.0
     noise: float = 0.03
     speckle: float = 0.1
+    hflip: bool = False
+    translate: float = 0.0
 
 
 NO_AUGMENTATION = AugmentConfig(
@@ -122,6 +126,12 @@ def sampling_grid(
     scale = torch.diag_embed(torch.stack([zoom * stretch, zoom / stretch], -1))
     theta = torch.zeros(n, 2, 3, dtype=torch.float64)
     theta[:, :, :2] = rotate @ flip @ scale
+    # options drawn only when set, so that other configs keep their random streams
+    if config.hflip:
+        mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+        theta[:, :, 0] *= mirror.double()[:, None]
+    if config.translate > 0:
+        theta[:, :, 2] = _uniform(generator, 2 * n, 2 * config.translate / size).view(n, 2)
     grid = F.affine_grid(theta.float(), [n, 1, size, size], align_corners=False)
     if config.elastic > 0:
         control = torch.rand(n, 2, config.elastic_grid, config.elastic_grid, generator=generator)

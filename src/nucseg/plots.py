@@ -19,15 +19,17 @@ from nucseg.metrics import matched_pairs  # noqa: E402
 
 def plot_learning_curve(table: pd.DataFrame, path: Path | str) -> None:
     """Two panels from an epoch log (:func:`nucseg.train.log_columns`): training loss per
-    head and validation loss; validation DSB score and learning rate."""
+    head and validation loss; the validation score and learning rate."""
     fig, (losses, score) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     for column in [c for c in table.columns if c.startswith("loss_")] + ["train_loss"]:
         losses.plot(table.epoch, table[column], label=column.removeprefix("loss_"))
     losses.plot(table.epoch, table.valid_loss, "k--", label="validation")
     losses.set(xlabel="epoch", ylabel="loss", title="loss")
     losses.legend(fontsize="small")
-    score.plot(table.epoch, table.valid_dsb, "o-", color="tab:green")
-    score.set(xlabel="epoch", ylabel="validation DSB score", title="score and learning rate")
+    (score_column,) = [c for c in table.columns if c.startswith("valid_") and c != "valid_loss"]
+    score.plot(table.epoch, table[score_column], "o-", color="tab:green")
+    name = score_column.removeprefix("valid_")
+    score.set(xlabel="epoch", ylabel=f"validation {name.upper()} score", title="score and LR")
     rate = score.twinx()
     rate.step(table.epoch, table.lr, where="post", color="tab:grey")
     rate.set(ylabel="learning rate", yscale="log")

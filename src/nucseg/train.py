@@ -24,6 +24,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass, replace
 from pathlib import Path
 
@@ -106,7 +107,26 @@ class TrainData:
     train_weights: list[float] | None = None  # per-image sampling weights (manifest)
 
 
-def log_columns(heads: tuple[str, ...], presence: bool) -> list[str]:
+@dataclass(frozen=True)
+class ValidationScore:
+    """How training scores a validation image: ``score(probabilities, presence, truth)``
+    with the sigmoid maps ``K x H x W``, the presence probability (or None) and the image's
+    ground truth; higher is better. ``name`` makes the log column ``valid_<name>``."""
+
+    name: str
+    score: Callable[[np.ndarray, float | None, np.ndarray], float]
+
+
+def dsb_validation(postprocess: PostprocessConfig = PostprocessConfig()) -> ValidationScore:
+    """Nuclei: the DSB score of the instances post-processing separates (truth: labels)."""
+
+    def score(prob: np.ndarray, _presence, labels: np.ndarray) -> float:
+        return dsb_score(labels, instances_from_probability(prob, postprocess))
+
+    return ValidationScore("dsb", score)
+
+
+def log_columns(heads: tuple[str, ...], presence: bool, score_name: str = "dsb") -> list[str]:
     """Columns of the epoch log: totals, one loss per head (and presence), score, timing."""
     parts = [f"loss_{h}" for h in heads] + (["loss_presence"] if presence else [])
     return [
@@ -114,7 +134,7 @@ def log_columns(heads: tuple[str, ...], presence: bool) -> list[str]:
         "train_loss",
         *parts,
         "valid_loss",
-        "valid_dsb",
+        f"valid_{score_name}",
         "lr",
         "seconds",
         "data_seconds",
@@ -130,7 +150,9 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.inference_mode()
-def _validate(model, data: TrainData, device, loss: LossConfig, postprocess) -> tuple[float, float]:
+def _validate(
+    model, data: TrainData, device, loss: LossConfig, validation: ValidationScore
+) -> tuple[float, float]:
     if not data.valid_images:
         return float("nan"), float("nan")
     model.eval()
@@ -147,7 +169,8 @@ def _validate(model, data: TrainData, device, loss: LossConfig, postprocess) -> 
         )
         losses.append(float(total))
         prob = torch.sigmoid(output.masks[0]).cpu().numpy()
-        scores.append(dsb_score(labels, instances_from_probability(prob, postprocess)))
+        presence = None if output.presence is None else float(torch.sigmoid(output.presence[0]))
+        scores.append(validation.score(prob, presence, labels))
     model.train()
     return float(np.mean(losses)), float(np.mean(scores))
 
@@ -216,11 +239,14 @@ def train_model(
     postprocess: PostprocessConfig = PostprocessConfig(),
     normalize: NormalizeConfig = NormalizeConfig(),
     threads: int = 1,
+    validation: ValidationScore | None = None,
 ) -> pd.DataFrame:
     """Train (or resume training); write :class:`TrainPaths`; return the epoch log.
 
     ``normalize`` is how the data was normalised; checkpoints record it, so that
-    ``nucseg predict`` prepares new images the same way."""
+    ``nucseg predict`` prepares new images the same way. ``validation`` scores each epoch
+    (the best epoch is kept); by default the nuclei DSB after ``postprocess``."""
+    validation = validation or dsb_validation(postprocess)
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
@@ -274,7 +300,8 @@ def train_model(
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
     )
-    columns = log_columns(net.heads, net.presence_head)
+    columns = log_columns(net.heads, net.presence_head, validation.name)
+    score_column = f"valid_{validation.name}"
     recorded = {"normalize": asdict(normalize)}
     progress = _Progress(config.epochs, config.steps_per_epoch)
     started = time.perf_counter()
@@ -305,14 +332,15 @@ def train_model(
             for key, value in {"train_loss": total, **parts}.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
             progress.update(epoch, step, sums["train_loss"] / step)
-        valid_loss, valid_dsb = _validate(model, data, device, loss, postprocess)
+        valid_loss, valid_score = _validate(model, data, device, loss, validation)
         train_loss = sums["train_loss"] / config.steps_per_epoch
         # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
         scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
-        score = valid_dsb if np.isfinite(valid_dsb) else -train_loss
+        score = valid_score if np.isfinite(valid_score) else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch
-            save_checkpoint(model, best_path, {**recorded, "epoch": epoch, "valid_dsb": valid_dsb})
+            extra = {**recorded, "epoch": epoch, score_column: valid_score}
+            save_checkpoint(model, best_path, extra)
         row = {
             f"loss_{k}" if k != "train_loss" else k: round(v / config.steps_per_epoch, 5)
             for k, v in sums.items()
@@ -320,7 +348,7 @@ def train_model(
         row.update(
             epoch=epoch,
             valid_loss=round(valid_loss, 5),
-            valid_dsb=round(valid_dsb, 5),
+            **{score_column: round(valid_score, 5)},
             lr=optimizer.param_groups[0]["lr"],
             seconds=round(time.perf_counter() - start, 2),
             data_seconds=round(data_seconds, 3),

@@ -9,7 +9,9 @@ from snakemake.utils import validate
 # inherit it (sbatch --export=ALL).
 os.environ.update(
     PYTHONPATH=os.pathsep.join(
-        filter(None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")])
+        filter(
+            None, [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")]
+        )
     )
 )
 

@@ -1,0 +1,401 @@
+"""Ultrasound nerve segmentation (the Kaggle ultrasound-nerve-segmentation task).
+
+Layout, as Kaggle shipped it: ``train/<subject>_<n>.tif`` with ``train/<subject>_<n>_mask.tif``
+(420 rows x 580 columns, 8-bit grayscale; the mask 0/255, empty when the image shows no
+nerve) and ``test/<n>.tif``. A submission has the header ``img,pixels``: one row per test
+image, its nerve run-length encoded (1-indexed, column-major, :mod:`nucseg.rle`), empty when
+there is none. The score is the mean Dice over images, an empty prediction of an empty mask
+counting 1.
+
+The network (a U-Net with an image-level presence head, :mod:`nucseg.models`) works on
+images shrunk to ``input_size``; its pixel map is enlarged back and gated by the presence
+head: no nerve unless the presence probability and the area both pass their thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy import ndimage as ndi
+
+from nucseg.errors import NucsegInputError
+from nucseg.folds import holdout_split
+from nucseg.io.atomic import atomic_path
+from nucseg.io.images import read_image, write_tiff
+from nucseg.models import SegmentationNet
+from nucseg.normalize import percentile_scale
+from nucseg.predict import load_model, select_device
+from nucseg.rle import decode_rle, encode_mask
+from nucseg.train import TrainData, ValidationScore
+
+IMAGE_SHAPE = (420, 580)
+_TRAIN_NAME = re.compile(r"^(\d+)_(\d+)\.tif$")
+_TEST_NAME = re.compile(r"^(\d+)\.tif$")
+
+
+# --- synthetic data in the Kaggle layout ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NerveSynthConfig:
+    """Generated ultrasound: ``subjects`` x ``images_per_subject`` training images and
+    ``n_test`` test images of other subjects; a nerve in a fraction ``presence`` of them."""
+
+    subjects: int = 10
+    images_per_subject: int = 12
+    n_test: int = 30
+    presence: float = 0.45
+    seed: int = 7
+    shape: tuple[int, int] = IMAGE_SHAPE
+
+
+def _smooth_noise(rng, shape, sigma) -> np.ndarray:
+    field = ndi.gaussian_filter(rng.standard_normal(shape), sigma)
+    return field / (field.std() + 1e-9)
+
+
+def _ellipse(shape, center, axes, angle, wobble) -> np.ndarray:
+    """Boolean ellipse with a smoothly wobbling outline (``wobble``: relative radius noise)."""
+    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+    dy, dx = rows - center[0], cols - center[1]
+    cos, sin = np.cos(angle), np.sin(angle)
+    u, v = (dx * cos + dy * sin) / axes[0], (-dx * sin + dy * cos) / axes[1]
+    theta = np.arctan2(v, u)
+    radius = 1 + wobble[0] * np.sin(2 * theta + wobble[1]) + wobble[2] * np.sin(3 * theta)
+    return np.hypot(u, v) <= radius
+
+
+def synth_ultrasound(
+    rng: np.random.Generator, anatomy: dict, present: bool, shape=IMAGE_SHAPE
+) -> tuple[np.ndarray, np.ndarray]:
+    """One B-mode-like image (uint8) and its nerve mask (uint8 0/255).
+
+    Tissue echogenicity in layers (skin, fat, muscle with fibres) and smooth variation,
+    multiplied by speckle (the magnitude of laterally-correlated complex noise: Rayleigh),
+    attenuated with depth and log-compressed. A nerve is an elongated, hypoechoic oval with a
+    bright rim and bright fascicle walls; round dark vessels appear with or without one.
+    """
+    height, width = shape
+    rows = np.arange(height, dtype=np.float32)[:, None] / height
+    cols = np.arange(width, dtype=np.float32)[None, :] / width
+    echo = np.full(shape, 0.55, np.float32)
+    for depth, strength in anatomy["layers"]:  # bright interfaces between tissue layers
+        boundary = depth + 0.03 * np.sin(2 * np.pi * (cols * 1.3 + rng.uniform()))
+        echo += strength * np.exp(-(((rows - boundary) / 0.012) ** 2))
+    fibres = ndi.gaussian_filter(rng.standard_normal(shape), (1.0, 9.0))
+    echo += 0.25 * (rows > anatomy["muscle"]) * fibres / (fibres.std() + 1e-9)
+    echo += 0.15 * _smooth_noise(rng, shape, 40)
+    mask = np.zeros(shape, bool)
+    for _ in range(rng.integers(0, 3)):  # vessels: anechoic circles
+        center = (rng.uniform(0.3, 0.9) * height, rng.uniform(0.1, 0.9) * width)
+        radius = rng.uniform(10, 22)
+        vessel = _ellipse(shape, center, (radius, radius * rng.uniform(0.8, 1.0)), 0, (0, 0, 0))
+        echo = np.where(vessel, 0.08, echo)
+    if present:
+        center = np.asarray(anatomy["nerve_center"]) + rng.normal(0, 12, 2)
+        axes = np.asarray(anatomy["nerve_axes"]) * rng.uniform(0.85, 1.15, 2)
+        angle = anatomy["nerve_angle"] + rng.normal(0, 0.1)
+        wobble = (rng.uniform(0, 0.08), rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.05))
+        mask = _ellipse(shape, center, axes, angle, wobble)
+        rim = mask & ~ndi.binary_erosion(mask, iterations=4)
+        fascicles = ndi.gaussian_filter(rng.standard_normal(shape), 2.5) > 0.35
+        echo = np.where(mask, 0.22 + 0.35 * fascicles, echo)
+        echo = np.where(rim, 1.15, echo)
+    echo = np.clip(echo, 0.02, None)
+    speckle = ndi.gaussian_filter(
+        rng.standard_normal(shape), (0.8, 2.2)
+    ) + 1j * ndi.gaussian_filter(rng.standard_normal(shape), (0.8, 2.2))
+    intensity = echo * np.abs(speckle) * np.exp(-1.2 * rows) * anatomy["gain"]
+    image = np.log1p(30 * intensity) / np.log1p(30 * 2.5)
+    image = ndi.gaussian_filter(image, 0.6)
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8), mask.astype(np.uint8) * 255
+
+
+def _anatomy(rng: np.random.Generator, shape) -> dict:
+    """What stays the same across one subject's images."""
+    height, width = shape
+    return {
+        "layers": [(rng.uniform(0.05, 0.12), 0.6), (rng.uniform(0.2, 0.32), 0.45)],
+        "muscle": rng.uniform(0.3, 0.45),
+        "nerve_center": (rng.uniform(0.35, 0.65) * height, rng.uniform(0.3, 0.7) * width),
+        "nerve_axes": (rng.uniform(40, 70), rng.uniform(18, 30)),
+        "nerve_angle": rng.uniform(-0.35, 0.35),
+        "gain": rng.uniform(0.8, 1.2),
+    }
+
+
+def write_nerve_dataset(root: Path | str, config: NerveSynthConfig = NerveSynthConfig()) -> None:
+    """Write ``train/``, ``test/`` and ``test_solution.csv`` (``img,pixels``: the test
+    masks, which the real competition kept secret) under ``root``."""
+    root = Path(root)
+    rng = np.random.default_rng(config.seed)
+    for subject in range(1, config.subjects + 1):
+        anatomy = _anatomy(rng, config.shape)
+        for number in range(1, config.images_per_subject + 1):
+            image, mask = synth_ultrasound(
+                rng, anatomy, rng.uniform() < config.presence, config.shape
+            )
+            write_tiff(image, root / "train" / f"{subject}_{number}.tif")
+            write_tiff(mask, root / "train" / f"{subject}_{number}_mask.tif")
+    solution = {}
+    for number in range(1, config.n_test + 1):
+        if (number - 1) % 6 == 0:  # test subjects: new anatomies, six images each
+            anatomy = _anatomy(rng, config.shape)
+        image, mask = synth_ultrasound(rng, anatomy, rng.uniform() < config.presence, config.shape)
+        write_tiff(image, root / "test" / f"{number}.tif")
+        solution[number] = mask > 0
+    write_nerve_submission(solution, root / "test_solution.csv")
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def list_train(folder: Path | str) -> pd.DataFrame:
+    """The training pairs of a ``train/`` folder: id (``<subject>_<n>``), subject, image and
+    mask paths, sorted by subject and number. Every image needs its ``_mask.tif``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NucsegInputError(f"{folder}: folder not found (expected <subject>_<n>.tif files)")
+    rows = []
+    for path in sorted(folder.glob("*.tif")):
+        if path.name.endswith("_mask.tif"):
+            if not path.with_name(path.name.replace("_mask.tif", ".tif")).is_file():
+                raise NucsegInputError(f"{path}: mask without its image")
+            continue
+        match = _TRAIN_NAME.match(path.name)
+        if match is None:
+            raise NucsegInputError(f"{path}: expected a name <subject>_<n>.tif")
+        mask = path.with_name(f"{path.stem}_mask.tif")
+        if not mask.is_file():
+            raise NucsegInputError(f"{path}: no {mask.name} beside it")
+        rows.append((path.stem, int(match[1]), int(match[2]), path, mask))
+    if not rows:
+        raise NucsegInputError(f"{folder}: no <subject>_<n>.tif images")
+    table = pd.DataFrame(rows, columns=["id", "subject", "number", "image", "mask"])
+    return table.sort_values(["subject", "number"], ignore_index=True)
+
+
+def list_test(folder: Path | str) -> list[tuple[int, Path]]:
+    """``(n, path)`` of the ``<n>.tif`` images of a ``test/`` folder, by number."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NucsegInputError(f"{folder}: folder not found (expected <n>.tif files)")
+    found = []
+    for path in folder.glob("*.tif"):
+        match = _TEST_NAME.match(path.name)
+        if match is None:
+            raise NucsegInputError(f"{path}: expected a name <n>.tif")
+        found.append((int(match[1]), path))
+    if not found:
+        raise NucsegInputError(f"{folder}: no <n>.tif images")
+    return sorted(found)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    image = read_image(path)
+    if image.ndim != 2:
+        raise NucsegInputError(
+            f"{path}: expected a grayscale image, found {image.shape[2]} channels"
+        )
+    return image
+
+
+def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean mask from a 0/255 (or 0/1) image of ``shape``."""
+    mask = read_gray(path)
+    if mask.shape != shape:
+        raise NucsegInputError(
+            f"{path}: mask is {mask.shape[0]}x{mask.shape[1]}, image {shape[0]}x{shape[1]}"
+        )
+    values = np.unique(mask)
+    if values.size > 2 or (values.size == 2 and values[0] != 0):
+        raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()})")
+    return mask > 0
+
+
+# --- preparation --------------------------------------------------------------------------
+
+
+def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``1 x h x w`` float32 in [0, 1]: area-averaged to ``size``, percentile-scaled."""
+    tensor = torch.from_numpy(image.astype(np.float32))[None, None]
+    small = F.interpolate(tensor, size=size, mode="area")[0].numpy()
+    return percentile_scale(small)
+
+
+def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
+    return (F.interpolate(tensor, size=size, mode="area")[0, 0].numpy() >= 0.5).astype(np.float32)
+
+
+def prepare_train(
+    folder: Path | str, size: tuple[int, int], valid_fraction: float, seed: int
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Shrunk images ``N x 1 x h x w``, masks ``N x h x w`` and full-size masks of a train
+    folder, and the split table (id, subject, present, side): validation stratified by mask
+    presence."""
+    table = list_train(folder)
+    images, masks, full = [], [], []
+    for row in table.itertuples():
+        image = read_gray(row.image)
+        mask = read_mask(row.mask, image.shape)
+        images.append(shrink(image, size))
+        masks.append(shrink_mask(mask, size))
+        full.append(mask)
+    table["present"] = [bool(m.any()) for m in full]
+    split = table.assign(origin=table.id, category=np.where(table.present, "nerve", "empty"))
+    _, valid = holdout_split(split, valid_fraction, seed)
+    table["side"] = np.where(table.id.isin(valid), "valid", "train")
+    arrays = {"images": np.stack(images), "masks": np.stack(masks), "full_masks": np.stack(full)}
+    return arrays, table[["id", "subject", "present", "side"]]
+
+
+# --- prediction, submission, score --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NerveDecision:
+    """How the two heads become a mask: pixels above ``threshold`` if the presence
+    probability is above ``presence_threshold`` and the area (at full size) is at least
+    ``min_area`` pixels; otherwise no nerve."""
+
+    threshold: float = 0.5
+    presence_threshold: float = 0.5
+    min_area: int = 1500
+
+
+@torch.inference_mode()
+def nerve_probability(
+    model: SegmentationNet, image: np.ndarray, device: torch.device, hflip: bool = True
+) -> tuple[np.ndarray, float]:
+    """Pixel probability ``h x w`` and presence probability of a shrunk ``1 x h x w``
+    image, averaged with its left-right mirror when ``hflip``."""
+    batch = torch.from_numpy(image)[None]
+    if hflip:
+        batch = torch.cat([batch, batch.flip(-1)])
+    output = model(batch.to(device))
+    masks = torch.sigmoid(output.masks[:, 0].float()).cpu()
+    if hflip:
+        masks[1] = masks[1].flip(-1)
+    presence = torch.sigmoid(output.presence.float()).mean() if output.presence is not None else 1.0
+    return masks.mean(0).numpy(), float(presence)
+
+
+def decide(
+    probability: np.ndarray, presence: float, shape: tuple[int, int], decision: NerveDecision
+) -> np.ndarray:
+    """The full-size boolean mask of one image from its shrunk probability map."""
+    if presence < decision.presence_threshold:
+        return np.zeros(shape, bool)
+    tensor = torch.from_numpy(probability.astype(np.float32))[None, None]
+    large = F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+    mask = large > decision.threshold
+    return mask if mask.sum() >= decision.min_area else np.zeros(shape, bool)
+
+
+def dice(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Dice coefficient of two boolean masks; 1 when both are empty (the competition's rule)."""
+    total = int(truth.sum()) + int(predicted.sum())
+    if total == 0:
+        return 1.0
+    return 2.0 * int(np.logical_and(truth, predicted).sum()) / total
+
+
+def write_nerve_submission(masks: dict[int, np.ndarray], path: Path | str) -> None:
+    """``img,pixels`` rows sorted by image number; pixels 1-indexed column-major RLE."""
+    lines = ["img,pixels"] + [f"{n},{encode_mask(masks[n])}" for n in sorted(masks)]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def read_nerve_submission(path: Path | str, shape=IMAGE_SHAPE) -> dict[int, np.ndarray]:
+    """The masks of an ``img,pixels`` file (checked: header, integer ids, valid RLE)."""
+    path = Path(path)
+    table = pd.read_csv(path, dtype={"pixels": str}, keep_default_na=False)
+    if list(table.columns) != ["img", "pixels"]:
+        raise NucsegInputError(
+            f"{path}: expected the header img,pixels, found {','.join(table.columns)}"
+        )
+    return {
+        int(row.img): decode_rle(row.pixels, shape, where=f"{path} (img {row.img})")
+        for row in table.itertuples()
+    }
+
+
+def score_nerve(truth: dict[int, np.ndarray], predicted: dict[int, np.ndarray]) -> pd.DataFrame:
+    """Per-image Dice (and presence of each) with a final ``mean`` row."""
+    missing = sorted(set(truth) - set(predicted))
+    if missing:
+        raise NucsegInputError(f"the submission has no row for test image {missing[0]}")
+    rows = [
+        {
+            "img": str(n),
+            "dice": dice(truth[n], predicted[n]),
+            "true_nerve": bool(truth[n].any()),
+            "predicted_nerve": bool(predicted[n].any()),
+        }
+        for n in sorted(truth)
+    ]
+    table = pd.DataFrame(rows)
+    mean = {
+        "img": "mean",
+        "dice": table.dice.mean(),
+        "true_nerve": table.true_nerve.mean(),
+        "predicted_nerve": table.predicted_nerve.mean(),
+    }
+    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True).round(5)
+
+
+# --- the task's training and prediction, on the shared library ----------------------------
+
+
+def train_data(arrays: dict[str, np.ndarray], split: pd.DataFrame) -> TrainData:
+    """:class:`nucseg.train.TrainData` of a prepared folder: shrunk images, targets (mask,
+    then a weight map of ones), and the full-size validation masks the score compares with."""
+    targets = np.stack([arrays["masks"], np.ones_like(arrays["masks"])], axis=1)
+    train = np.flatnonzero(split.side.to_numpy() == "train")
+    valid = np.flatnonzero(split.side.to_numpy() == "valid")
+    return TrainData(
+        [arrays["images"][i] for i in train],
+        [targets[i] for i in train],
+        [arrays["images"][i] for i in valid],
+        [targets[i] for i in valid],
+        [arrays["full_masks"][i] for i in valid],
+    )
+
+
+def dice_validation(decision: NerveDecision = NerveDecision()) -> ValidationScore:
+    """Training's per-epoch score: the Dice of the decided full-size mask."""
+
+    def score(prob: np.ndarray, presence: float | None, truth: np.ndarray) -> float:
+        return dice(
+            truth, decide(prob[0], 1.0 if presence is None else presence, truth.shape, decision)
+        )
+
+    return ValidationScore("dice", score)
+
+
+def predict_folder(
+    model_path: Path | str,
+    test_folder: Path | str,
+    size: tuple[int, int],
+    decision: NerveDecision = NerveDecision(),
+    *,
+    hflip: bool = True,
+    device: str = "auto",
+) -> dict[int, np.ndarray]:
+    """Full-size masks of every ``<n>.tif`` of a test folder (model loaded once)."""
+    torch_device = select_device(device)
+    model = load_model(model_path, torch_device)
+    masks = {}
+    for number, path in list_test(test_folder):
+        image = read_gray(path)
+        probability, presence = nerve_probability(model, shrink(image, size), torch_device, hflip)
+        masks[number] = decide(probability, presence, image.shape, decision)
+    return masks

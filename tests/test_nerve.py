@@ -1,0 +1,142 @@
+"""Ultrasound nerve task: layout, checks, metric, submission format, training on the shared loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from nucseg.augment import NO_AUGMENTATION, augment_batch
+from nucseg.errors import NucsegInputError
+from nucseg.io.images import read_image, write_tiff
+from nucseg.losses import LossConfig
+from nucseg.models import ModelConfig
+from nucseg.nerve import (
+    NerveDecision,
+    NerveSynthConfig,
+    decide,
+    dice,
+    dice_validation,
+    list_train,
+    prepare_train,
+    read_nerve_submission,
+    score_nerve,
+    train_data,
+    write_nerve_dataset,
+    write_nerve_submission,
+)
+from nucseg.train import TrainConfig, TrainPaths, train_model
+
+SMALL = NerveSynthConfig(subjects=3, images_per_subject=4, n_test=4, presence=0.5, seed=1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("nerve")
+    write_nerve_dataset(root, SMALL)
+    return root
+
+
+def test_generator_writes_the_kaggle_layout(dataset):
+    names = sorted(p.name for p in (dataset / "train").iterdir())
+    assert len(names) == 2 * 3 * 4 and "1_1.tif" in names and "3_4_mask.tif" in names
+    image, mask = read_image(dataset / "train/2_3.tif"), read_image(dataset / "train/2_3_mask.tif")
+    assert image.shape == mask.shape == (420, 580) and image.dtype == mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= {0, 255}
+    table = list_train(dataset / "train")
+    assert list(table.id[:2]) == ["1_1", "1_2"] and set(table.subject) == {1, 2, 3}
+    present = [read_image(p).any() for p in table["mask"]]
+    assert 0 < sum(present) < len(present)  # both nerve and empty images
+    assert sorted(p.name for p in (dataset / "test").iterdir()) == [
+        f"{n}.tif" for n in (1, 2, 3, 4)
+    ]
+    assert (dataset / "test_solution.csv").read_text().startswith("img,pixels\n1,")
+
+
+def test_dice_counts_empty_against_empty_as_one():
+    a = np.array([[1, 1, 0, 0]], bool)
+    b = np.array([[1, 0, 1, 0]], bool)
+    assert dice(a, b) == 0.5
+    assert dice(np.zeros((2, 2), bool), np.zeros((2, 2), bool)) == 1.0
+    assert dice(a, np.zeros_like(a)) == 0.0
+
+
+def test_submission_is_img_pixels_with_one_based_column_major_runs(tmp_path):
+    mask = np.zeros((420, 580), bool)
+    mask[0:2, 0] = True  # pixels 1 and 2 (down the first column)
+    mask[0, 1] = True  # pixel 421: first row of the second column
+    write_nerve_submission({2: np.zeros((420, 580), bool), 1: mask}, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text() == "img,pixels\n1,1 2 421 1\n2,\n"
+    masks = read_nerve_submission(tmp_path / "s.csv")
+    assert np.array_equal(masks[1], mask) and not masks[2].any()
+    scores = score_nerve(masks, {1: mask, 2: mask})
+    assert scores.dice.tolist() == [1.0, 0.0, 0.5]  # image 2: empty truth, non-empty guess
+
+
+def test_submission_with_another_header_is_refused(tmp_path):
+    (tmp_path / "s.csv").write_text("ImageId,EncodedPixels\n1,\n")
+    with pytest.raises(NucsegInputError, match="expected the header img,pixels"):
+        read_nerve_submission(tmp_path / "s.csv")
+
+
+def test_presence_head_gates_the_mask_and_small_areas_are_dropped():
+    probability = np.zeros((96, 128), np.float32)
+    probability[30:60, 40:90] = 0.9
+    decision = NerveDecision(threshold=0.5, presence_threshold=0.5, min_area=1500)
+    assert decide(probability, 0.9, (420, 580), decision).sum() > 1500
+    assert not decide(probability, 0.3, (420, 580), decision).any()  # no nerve, says presence
+    tiny = np.zeros_like(probability)
+    tiny[10:12, 10:12] = 0.9
+    assert not decide(tiny, 0.9, (420, 580), decision).any()
+
+
+def test_training_pairs_are_checked(tmp_path):
+    write_tiff(np.zeros((420, 580), np.uint8), tmp_path / "1_1.tif")
+    with pytest.raises(NucsegInputError, match="1_1.tif: no 1_1_mask.tif"):
+        list_train(tmp_path)
+    mask = np.zeros((420, 580), np.uint8)
+    mask[5, 5], mask[6, 6] = 255, 7
+    write_tiff(mask, tmp_path / "1_1_mask.tif")
+    with pytest.raises(NucsegInputError, match="1_1_mask.tif: mask is not binary"):
+        prepare_train(tmp_path, (48, 64), 0.2, 0)
+
+
+def test_split_is_stratified_by_presence_and_training_reports_dice(dataset, tmp_path):
+    arrays, split = prepare_train(dataset / "train", (48, 64), 0.25, 0)
+    assert arrays["images"].shape == (12, 1, 48, 64) and arrays["full_masks"].shape[1:] == (
+        420,
+        580,
+    )
+    valid = split[split.side == "valid"]
+    assert valid.present.any() and (~valid.present).any()
+    net = ModelConfig(
+        base_width=4, depth=2, activation="elu", block_order="conv-bn-act", presence_head=True
+    )
+    config = TrainConfig(epochs=2, steps_per_epoch=2, batch_size=4, crop=48, seed=0, device="cpu")
+    table = train_model(
+        train_data(arrays, split),
+        net,
+        config,
+        TrainPaths.in_folder(tmp_path / "model"),
+        loss=LossConfig(terms={"dice": 1.0}, presence_weight=0.5),
+        validation=dice_validation(),
+    )
+    assert {"loss_presence", "valid_dice"} <= set(table.columns)
+    assert table.valid_dice.between(0, 1).all()
+    checkpoint = torch.load(tmp_path / "model/model.pt", weights_only=True)
+    assert checkpoint["valid_dice"] == pytest.approx(table.valid_dice.max(), abs=1e-5)
+
+
+def test_left_right_mirror_and_translation_augmentations():
+    image = torch.zeros(1, 1, 16, 16)
+    image[0, 0, 4, 2] = 1.0
+    mirror_only = NO_AUGMENTATION.__class__(**{**NO_AUGMENTATION.__dict__, "hflip": True})
+    seen = set()
+    for seed in range(8):
+        out, _ = augment_batch(
+            torch.Generator().manual_seed(seed), image, image.clone(), mirror_only
+        )
+        seen.add(tuple(torch.nonzero(out[0, 0] > 0.5)[0].tolist()))
+    assert seen == {(4, 2), (4, 13)}  # the pixel or its left-right mirror, never up-down
+    shift = NO_AUGMENTATION.__class__(**{**NO_AUGMENTATION.__dict__, "translate": 3.0})
+    out, _ = augment_batch(torch.Generator().manual_seed(0), image, image.clone(), shift)
+    row, col = np.unravel_index(int(out[0, 0].argmax()), (16, 16))
+    assert abs(row - 4) <= 3 and abs(col - 2) <= 3 and (row, col) != (4, 2)

@@ -1,0 +1,23 @@
+"""Segment the nerve test images and write the img,pixels submission."""
+
+import torch
+
+from nucseg.nerve import NerveDecision, predict_folder, write_nerve_submission
+from nucseg.scripting import run_script
+
+
+def main(snakemake):
+    spec = snakemake.params.spec
+    torch.set_num_threads(snakemake.threads)
+    masks = predict_folder(
+        snakemake.input.model,
+        snakemake.input.test,
+        tuple(spec["input_size"]),
+        NerveDecision(**spec.get("decision", {})),
+        hflip=spec.get("hflip_tta", True),
+        device=spec["train_settings"].get("device", "auto"),
+    )
+    write_nerve_submission(masks, snakemake.output[0])
+
+
+run_script(main, snakemake)  # noqa: F821

@@ -1,0 +1,38 @@
+"""Train the nerve network (U-Net + presence head) with the shared training loop."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from nucseg.augment import AugmentConfig
+from nucseg.io.arrays import load_arrays
+from nucseg.losses import LossConfig
+from nucseg.models import ModelConfig
+from nucseg.nerve import NerveDecision, dice_validation, train_data
+from nucseg.scripting import run_script
+from nucseg.train import TrainConfig, TrainPaths, train_model
+
+
+def main(snakemake):
+    spec, out = snakemake.params.spec, snakemake.output
+    train_model(
+        train_data(
+            load_arrays(snakemake.input.arrays), pd.read_csv(snakemake.input.split, sep="\t")
+        ),
+        ModelConfig(**spec["net"]),
+        TrainConfig(**spec["train_settings"]),
+        TrainPaths(
+            Path(out.model),
+            Path(out.last),
+            Path(out.log_table),
+            Path(out.curve),
+            Path(snakemake.params.checkpoints),
+        ),
+        loss=LossConfig(**spec.get("loss", {})),
+        augment=AugmentConfig(**spec.get("augment", {})),
+        validation=dice_validation(NerveDecision(**spec.get("decision", {}))),
+        threads=snakemake.threads,
+    )
+
+
+run_script(main, snakemake)  # noqa: F821
