@@ -24,6 +24,11 @@ if "nerve" in config:
     include: "workflow/rules/nerve.smk"
 
 
+if "tissue" in config:
+
+    include: "workflow/rules/tissue.smk"
+
+
 rule all:
     input:
         all_outputs(),

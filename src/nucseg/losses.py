@@ -2,6 +2,8 @@
 
 Every pixel loss takes logits and targets ``N x H x W`` (one head) and returns a scalar;
 region losses (soft IoU, soft Dice) are computed per image and averaged over the batch.
+A softmax head (``ModelConfig.classes``) has its own losses over all ``K`` channels at once,
+logits and one-hot targets ``N x K x H x W``: cross-entropy and multi-class soft Dice.
 """
 
 from __future__ import annotations
@@ -55,6 +57,26 @@ def soft_dice_loss(logits, target, weight=None, smooth: float = 1.0, per_image: 
     return (1 - (2 * intersection + smooth) / (prob_sum + target_sum + smooth)).mean()
 
 
+def cross_entropy_loss(logits, onehot, weight=None):
+    """Softmax cross-entropy against one-hot targets, optionally weighted per pixel."""
+    loss = -(onehot * F.log_softmax(logits, dim=1)).sum(1)
+    return (loss * weight).mean() if weight is not None else loss.mean()
+
+
+def multiclass_dice_loss(logits, onehot, weight=None, smooth: float = 1.0):
+    """``1 - mean_k (2 sum(p_k t_k) + s) / (sum(p_k) + sum(t_k) + s)`` with softmax
+    probabilities, sums over the batch and pixels: every class weighs the same however
+    small it is.  ``weight`` is unused."""
+    prob = F.softmax(logits, dim=1)
+    dims = (0, 2, 3)
+    intersection = (prob * onehot).sum(dims)
+    total = prob.sum(dims) + onehot.sum(dims)
+    return (1 - (2 * intersection + smooth) / (total + smooth)).mean()
+
+
+#: losses of a softmax head, over all its channels
+SOFTMAX_LOSSES = {"cross_entropy": cross_entropy_loss, "multiclass_dice": multiclass_dice_loss}
+
 PIXEL_LOSSES = {
     "bce": bce_loss,
     "focal": focal_loss,
@@ -84,11 +106,27 @@ class LossConfig:
     dice_per_image: bool = True
 
     def __post_init__(self):
-        unknown = sorted(set(self.terms) - set(PIXEL_LOSSES))
+        known = {**PIXEL_LOSSES, **SOFTMAX_LOSSES}
+        unknown = sorted(set(self.terms) - set(known))
         if unknown:
             raise NucsegInputError(
-                f"loss.terms: unknown loss {unknown[0]!r}; expected {', '.join(PIXEL_LOSSES)}"
+                f"loss.terms: unknown loss {unknown[0]!r}; expected {', '.join(known)}"
             )
+
+    def softmax_loss(self, logits, onehot, weight=None) -> torch.Tensor:
+        """The weighted sum of :attr:`terms` for a softmax head (``N x K x H x W``)."""
+        wrong = sorted(set(self.terms) - set(SOFTMAX_LOSSES))
+        if wrong:
+            raise NucsegInputError(
+                f"loss.terms: {wrong[0]!r} is not a softmax loss; "
+                f"use {', '.join(SOFTMAX_LOSSES)} with net.classes"
+            )
+        pixel_weight = weight if self.pixel_weights else None
+        options = {"multiclass_dice": {"smooth": self.smooth}}
+        return sum(
+            factor * SOFTMAX_LOSSES[name](logits, onehot, pixel_weight, **options.get(name, {}))
+            for name, factor in self.terms.items()
+        )
 
     def head_loss(self, logits, target, weight=None) -> torch.Tensor:
         """The weighted sum of :attr:`terms` for one head."""
@@ -111,10 +149,13 @@ def segmentation_loss(
     (:class:`nucseg.models.NetOutput`) against targets ``N x (K + 1) x H x W``: the ``K``
     head targets then the pixel weight map."""
     weight = targets[:, -1]
-    parts = {
-        head: config.head_loss(output.masks[:, k], targets[:, k], weight)
-        for k, head in enumerate(heads)
-    }
+    if heads == ("classes",):  # one softmax head over all channels, one-hot targets
+        parts = {"classes": config.softmax_loss(output.masks, targets[:, :-1], weight)}
+    else:
+        parts = {
+            head: config.head_loss(output.masks[:, k], targets[:, k], weight)
+            for k, head in enumerate(heads)
+        }
     total = sum(config.head_weights.get(head, 1.0) * loss for head, loss in parts.items())
     if output.presence is not None:
         present = (targets[:, 0].flatten(1).amax(1) > 0).to(output.presence.dtype)

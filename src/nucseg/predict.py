@@ -114,7 +114,7 @@ def _round_up(value: int, multiple: int) -> int:
 def _predict_views(model, padded: np.ndarray, device, views: tuple[int, ...]) -> np.ndarray:
     """Mean de-augmented probabilities ``K x H x W`` of a padded image over ``views``;
     views of equal shape run as one batch."""
-    total = np.zeros((len(model.config.heads), *padded.shape[-2:]), np.float32)
+    total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
     transposed = [v for v in views if (v >= 4) != (v % 2 == 1)]
     for group in ([v for v in views if v not in transposed], transposed):
         if not group:
@@ -177,7 +177,7 @@ def predict_probability(
         raise NucsegInputError(
             f"predict.tile {config.tile} leaves no step after margins {margin} and ramp {ramp}"
         )
-    total = np.zeros((len(model.config.heads), *padded.shape[-2:]), np.float32)
+    total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
     weight_sum = np.zeros(padded.shape[-2:], np.float32)
     rows, cols = padded.shape[-2:]
     for top in tile_starts(rows, tile, step):

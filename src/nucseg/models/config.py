@@ -26,6 +26,8 @@ class ModelConfig:
     layout, input multiple 32; ``encoder_weights`` an optional local torchvision state dict).
     ``dilated_bottleneck`` adds cascaded dilated convolutions (rates 1, 2, 4, 8) at the
     bottleneck; ``presence_head`` an image-level "any object?" logit from the bottleneck.
+    ``classes`` >= 2 replaces the sigmoid heads of ``arch`` by one softmax head ``classes``
+    over that many channels (multi-class segmentation; the shared decoder only).
     Blocks are conv -> activation -> batch norm (``conv-act-bn``, the seed's best) or
     ``conv-bn-act``; ``upsample`` is ``transpose`` (learned 2x2) or ``bilinear``.
     """
@@ -43,6 +45,7 @@ class ModelConfig:
     encoder_weights: str | None = None
     dilated_bottleneck: bool = False
     presence_head: bool = False
+    classes: int = 0
 
     def __post_init__(self):
         choices = {
@@ -58,11 +61,21 @@ class ModelConfig:
                 raise NucsegInputError(
                     f"net.{key}: {getattr(self, key)!r} is not one of {', '.join(allowed)}"
                 )
+        if self.classes == 1 or self.classes < 0:
+            raise NucsegInputError(f"net.classes: {self.classes}; use 0 (sigmoid heads) or >= 2")
+        if self.classes and self.decoder != "shared":
+            raise NucsegInputError("net.classes: a softmax head needs decoder: shared")
 
     @property
     def heads(self) -> tuple[str, ...]:
-        """Names of the pixel heads, in output channel order."""
-        return ARCHITECTURES[self.arch]
+        """Names of the pixel heads, in output channel order (``("classes",)`` for a
+        softmax head)."""
+        return ("classes",) if self.classes else ARCHITECTURES[self.arch]
+
+    @property
+    def out_channels(self) -> int:
+        """Output channels: one per sigmoid head, or ``classes`` for the softmax head."""
+        return self.classes or len(self.heads)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -2,8 +2,9 @@
 (+ contour + marker heads), on a plain or ResNet-34 encoder.
 
 The network returns :class:`NetOutput`: pixel logits ``N x K x H x W`` (one channel per head,
-in :attr:`ModelConfig.heads` order) and, with ``presence_head``, image logits ``N``.  Input
-sides must be multiples of :attr:`SegmentationNet.multiple`; ``nucseg.predict`` pads to it.
+in :attr:`ModelConfig.heads` order, or the ``classes`` channels of one softmax head) and, with
+``presence_head``, image logits ``N``.  Input sides must be multiples of
+:attr:`SegmentationNet.multiple`; ``nucseg.predict`` pads to it.
 With base width 16 and depth 4 the plain UNet has ~1.9 M parameters.
 """
 
@@ -55,11 +56,10 @@ class SegmentationNet(nn.Module):
         self.bottleneck = (
             DilatedBottleneck(widths[-1], config) if config.dilated_bottleneck else nn.Identity()
         )
-        heads = len(config.heads)
         if config.decoder == "shared":
-            self.decoders = nn.ModuleList([Decoder(widths, heads, config)])
+            self.decoders = nn.ModuleList([Decoder(widths, config.out_channels, config)])
         else:
-            self.decoders = nn.ModuleList(Decoder(widths, 1, config) for _ in range(heads))
+            self.decoders = nn.ModuleList(Decoder(widths, 1, config) for _ in config.heads)
         self.presence = (
             nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], 1))
             if config.presence_head
