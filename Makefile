@@ -1,14 +1,15 @@
 # Pictures of the workflow for the README (needs Graphviz's `dot`: apt-get install graphviz).
 SNAKEMAKE ?= .venv/bin/snakemake
 TARGET ?= results/submission.csv
+TASKS ?= $(TARGET) results/nerve/scores.tsv results/tissue/scores.tsv
 
 .PHONY: docs
 docs: docs/rulegraph.svg docs/dag.svg
 
-# the rules and how they depend on each other
+# the rules of all three tasks and how they depend on each other
 docs/rulegraph.svg: Snakefile config.yaml $(wildcard workflow/rules/*.smk)
-	$(SNAKEMAKE) --rulegraph --forceall $(TARGET) | dot -Tsvg > $@.tmp && mv $@.tmp $@
+	$(SNAKEMAKE) --rulegraph --forceall $(TASKS) | dot -Tsvg > $@.tmp && mv $@.tmp $@
 
-# every job of the demo config (38 jobs)
+# every job of the nuclei demo (38 jobs)
 docs/dag.svg: Snakefile config.yaml $(wildcard workflow/rules/*.smk)
 	$(SNAKEMAKE) --dag --forceall $(TARGET) | dot -Tsvg > $@.tmp && mv $@.tmp $@

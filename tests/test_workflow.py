@@ -201,3 +201,19 @@ def test_duplicate_ids_across_sources_fail_the_version_with_one_line_and_no_outp
     assert len(errors) == 1 and "also occurs in source" in errors[0], result.stderr[-2000:]
     assert "Traceback" not in (tmp_path / "results/logs/assemble_dataset/v1.log").read_text()
     assert not (tmp_path / "results/datasets/v1").exists()  # no partial version
+
+
+def test_nerve_and_tissue_tasks_run_from_their_targets(tmp_path):
+    write_tiny_config(tmp_path)
+    result = snakemake(tmp_path, "results/nerve/scores.tsv", "results/tissue/scores.tsv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    submission = (tmp_path / "results/nerve/submission.csv").read_text().splitlines()
+    assert submission[0] == "img,pixels" and [r.split(",")[0] for r in submission[1:]] == list(
+        "1234"
+    )
+    nerve = pd.read_csv(tmp_path / "results/nerve/scores.tsv", sep="\t")
+    assert nerve.img.iloc[-1] == "mean" and 0 <= nerve.dice.iloc[-1] <= 1
+    tissue = pd.read_csv(tmp_path / "results/tissue/scores.tsv", sep="\t")
+    assert list(tissue["class"]) == ["background", "stroma", "tumour", "necrosis", "mean"]
+    assert len(list((tmp_path / "results/tissue/overlays").glob("*.png"))) == 2  # 20 % of 8
+    assert "valid_miou" in (tmp_path / "results/tissue/model/train_log.tsv").read_text()

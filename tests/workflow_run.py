@@ -29,6 +29,16 @@ def tiny_config() -> dict:
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"].update(tta_views=[0, 5], keep_maps=True)
     config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
+    tiny_net = {"base_width": 4, "depth": 2}
+    nerve = config["nerve"]
+    nerve["synthetic"].update(subjects=3, images_per_subject=4, n_test=4)
+    nerve.update(input_size=[48, 64], valid_fraction=0.25)
+    nerve["net"].update(tiny_net)
+    nerve["train_settings"].update(epochs=2, steps_per_epoch=2, batch_size=4, crop=48)
+    tissue = config["tissue"]
+    tissue["synthetic"].update(n_images=8, size=64)
+    tissue["net"].update(tiny_net)
+    tissue["train_settings"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=32)
     return config
 
 
