@@ -75,6 +75,9 @@ def test_submission_with_another_header_is_refused(tmp_path):
     (tmp_path / "s.csv").write_text("ImageId,EncodedPixels\n1,\n")
     with pytest.raises(NucsegInputError, match="expected the header img,pixels"):
         read_nerve_submission(tmp_path / "s.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(NucsegInputError, match="empty.csv: not a readable img,pixels CSV"):
+        read_nerve_submission(tmp_path / "empty.csv")
 
 
 def test_presence_head_gates_the_mask_and_small_areas_are_dropped():

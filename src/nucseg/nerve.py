@@ -317,7 +317,10 @@ def write_nerve_submission(masks: dict[int, np.ndarray], path: Path | str) -> No
 def read_nerve_submission(path: Path | str, shape=IMAGE_SHAPE) -> dict[int, np.ndarray]:
     """The masks of an ``img,pixels`` file (checked: header, integer ids, valid RLE)."""
     path = Path(path)
-    table = pd.read_csv(path, dtype={"pixels": str}, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, dtype={"pixels": str}, keep_default_na=False)
+    except (OSError, ValueError) as error:
+        raise NucsegInputError(f"{path}: not a readable img,pixels CSV ({error})") from None
     if list(table.columns) != ["img", "pixels"]:
         raise NucsegInputError(
             f"{path}: expected the header img,pixels, found {','.join(table.columns)}"
