@@ -4,6 +4,7 @@ Snakemake run finishes with the same submission."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,13 +68,30 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     return torch.load(folder / "last.pt", weights_only=True)["state_dict"]
 
 
+def run_and_kill_in_training(folder: Path, delay: float) -> tuple[bool, str]:
+    """Start training, wait until it logs that it is about to train (after resuming, if it
+    does), then SIGKILL it ``delay`` seconds later; return (killed, its log)."""
+    run = start_training(folder)
+    lines = []
+    for line in run.stderr:  # blocks line by line: the kill waits for the training to start
+        lines.append(line)
+        if "parameters, device" in line:
+            break
+    time.sleep(delay)
+    killed = run.poll() is None
+    if killed:
+        run.send_signal(signal.SIGKILL)
+    run.wait(timeout=600)
+    return killed, "".join(lines) + run.stderr.read()
+
+
 def test_training_killed_at_random_moments_and_mid_checkpoint_resumes_to_the_same_weights(
     tmp_path,
 ):
-    started = time.monotonic()
     reference = start_training(tmp_path / "reference")
     assert reference.wait(timeout=600) == 0, reference.stderr.read()
-    duration = time.monotonic() - started
+    log = reference.stderr.read()
+    epoch_seconds = np.mean([float(m) for m in re.findall(r"seconds=([0-9.]+)", log)])
 
     folder = tmp_path / "killed"
     # death while writing the state after epoch 2 (the saves per epoch: best.pt if it
@@ -84,23 +102,16 @@ def test_training_killed_at_random_moments_and_mid_checkpoint_resumes_to_the_sam
     state = torch.load(folder / "checkpoints/last.pt", weights_only=True)  # still whole
     assert state["epoch"] == 1
 
+    # three kills at seeded random moments within the next 0.2-1.8 epochs of training
     rng = np.random.default_rng(11)
-    kills, logs = 0, []
-    for moment in sorted(rng.uniform(0.3, 1.0, size=3) * duration):
-        run = start_training(folder)
-        time.sleep(moment)
-        if run.poll() is None:
-            run.send_signal(signal.SIGKILL)
-            kills += 1
-        run.wait(timeout=600)
-        logs.append(run.stderr.read())
+    runs = [run_and_kill_in_training(folder, d) for d in rng.uniform(0.2, 1.8, 3) * epoch_seconds]
     final = start_training(folder)
     assert final.wait(timeout=600) == 0, final.stderr.read()[-3000:]
-    logs.append(final.stderr.read())
-    assert kills >= 2
+    logs = [log for _, log in runs] + [final.stderr.read()]
+    assert sum(killed for killed, _ in runs) >= 2
     resumed = [line for log in logs for line in log.splitlines() if "resuming" in line]
     assert resumed[0].endswith("after epoch 1"), logs  # the intact state, not the torn one
-    assert len(resumed) >= 2  # the random kills also landed in training, not only before it
+    assert len(resumed) == 4  # every restart continued from a saved state
     assert "unreadable" not in "".join(logs)  # no half-written file was ever loaded
     resumed = weights(folder)
     for name, value in weights(tmp_path / "reference").items():
