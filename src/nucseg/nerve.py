@@ -364,13 +364,7 @@ def train_data(arrays: dict[str, np.ndarray], split: pd.DataFrame) -> TrainData:
     targets = np.stack([arrays["masks"], np.ones_like(arrays["masks"])], axis=1)
     train = np.flatnonzero(split.side.to_numpy() == "train")
     valid = np.flatnonzero(split.side.to_numpy() == "valid")
-    return TrainData(
-        [arrays["images"][i] for i in train],
-        [targets[i] for i in train],
-        [arrays["images"][i] for i in valid],
-        [targets[i] for i in valid],
-        [arrays["full_masks"][i] for i in valid],
-    )
+    return TrainData.pick(arrays["images"], targets, arrays["full_masks"], train, valid)
 
 
 def dice_validation(decision: NerveDecision = NerveDecision()) -> ValidationScore:

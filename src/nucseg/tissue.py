@@ -204,13 +204,7 @@ def train_data(
     }
     fit = [i for i in train if i not in valid]
     held = [i for i in train if i in valid]
-    return TrainData(
-        [arrays["images"][i] for i in fit],
-        [targets[i] for i in fit],
-        [arrays["images"][i] for i in held],
-        [targets[i] for i in held],
-        [arrays["classes"][i] for i in held],
-    )
+    return TrainData.pick(arrays["images"], targets, arrays["classes"], fit, held)
 
 
 # --- scores, prediction, overlays --------------------------------------------------------

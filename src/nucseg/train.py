@@ -92,6 +92,18 @@ class TrainPaths:
             folder / "checkpoints",
         )
 
+    @classmethod
+    def of_rule(cls, outputs, checkpoints: Path | str) -> TrainPaths:
+        """The paths of a training rule whose named outputs are ``model``, ``last``,
+        ``log_table`` and ``curve`` (the workflow's convention), with its state folder."""
+        return cls(
+            Path(outputs.model),
+            Path(outputs.last),
+            Path(outputs.log_table),
+            Path(outputs.curve),
+            Path(checkpoints),
+        )
+
 
 @dataclass
 class TrainData:
@@ -105,6 +117,18 @@ class TrainData:
     valid_targets: list[np.ndarray]
     valid_labels: list[np.ndarray]
     train_weights: list[float] | None = None  # per-image sampling weights (manifest)
+
+    @classmethod
+    def pick(cls, images, targets, truths, train, valid) -> TrainData:
+        """The images, targets and validation ground truths at the ``train`` and ``valid``
+        indices of sequences (or mappings) indexed alike."""
+        return cls(
+            [images[i] for i in train],
+            [targets[i] for i in train],
+            [images[i] for i in valid],
+            [targets[i] for i in valid],
+            [truths[i] for i in valid],
+        )
 
 
 @dataclass(frozen=True)

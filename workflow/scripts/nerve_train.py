@@ -1,7 +1,5 @@
 """Train the nerve network (U-Net + presence head) with the shared training loop."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from nucseg.augment import AugmentConfig
@@ -21,13 +19,7 @@ def main(snakemake):
         ),
         ModelConfig(**spec["net"]),
         TrainConfig(**spec["train_settings"]),
-        TrainPaths(
-            Path(out.model),
-            Path(out.last),
-            Path(out.log_table),
-            Path(out.curve),
-            Path(snakemake.params.checkpoints),
-        ),
+        TrainPaths.of_rule(out, snakemake.params.checkpoints),
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
         validation=dice_validation(NerveDecision(**spec.get("decision", {}))),

@@ -1,7 +1,5 @@
 """Train the tissue network (softmax U-Net) with the shared training loop."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from nucseg.augment import AugmentConfig
@@ -25,13 +23,7 @@ def main(snakemake):
         ),
         ModelConfig(**spec["net"]),
         TrainConfig(**spec["train_settings"]),
-        TrainPaths(
-            Path(out.model),
-            Path(out.last),
-            Path(out.log_table),
-            Path(out.curve),
-            Path(snakemake.params.checkpoints),
-        ),
+        TrainPaths.of_rule(out, snakemake.params.checkpoints),
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
         validation=miou_validation(),

@@ -1,7 +1,5 @@
 """Train one model on its fold of its dataset version (resuming an interrupted run)."""
 
-from pathlib import Path
-
 from nucseg.augment import AugmentConfig
 from nucseg.losses import LossConfig
 from nucseg.models import ModelConfig
@@ -19,13 +17,7 @@ def main(snakemake):
         load_train_data(snakemake.input.manifest, snakemake.input.fold, net.heads),
         net,
         TrainConfig(**spec.get("train", {})),
-        TrainPaths(
-            Path(out.model),
-            Path(out.last),
-            Path(out.log_table),
-            Path(out.curve),
-            Path(snakemake.params.checkpoints),
-        ),
+        TrainPaths.of_rule(out, snakemake.params.checkpoints),
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
         postprocess=PostprocessConfig.from_config(snakemake.params.postprocess),
