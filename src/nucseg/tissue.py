@@ -23,6 +23,7 @@ from scipy import ndimage as ndi
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_path
+from nucseg.io.images import read_image, to_rgb8
 from nucseg.predict import load_model, pad_to_multiple, select_device
 from nucseg.train import TrainData, ValidationScore
 
@@ -113,16 +114,13 @@ def write_tissue_dataset(root: Path | str, config: TissueSynthConfig = TissueSyn
 
 
 def read_tissue_image(path: Path) -> np.ndarray:
-    """``3 x H x W`` float32 in [0, 1]: RGBA composited on white (RGB and gray accepted)."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode == "RGBA":
-                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, image)
-            pixels = np.asarray(image.convert("RGB"), np.float32) / 255
-    except (OSError, SyntaxError, ValueError) as error:
-        raise NucsegInputError(f"{path}: not a readable image ({error})") from None
+    """``3 x H x W`` float32 in [0, 1]: RGBA composited on white (RGB, gray and other modes
+    as :func:`nucseg.io.images.read_image` and :func:`~nucseg.io.images.to_rgb8` take them)."""
+    image = read_image(path)
+    if image.ndim == 3 and image.shape[2] == 4 and image.dtype == np.uint8:
+        alpha = image[..., 3:] / 255.0
+        image = np.round(image[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    pixels = to_rgb8(image).astype(np.float32) / 255
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
