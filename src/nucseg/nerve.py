@@ -27,7 +27,7 @@ from scipy import ndimage as ndi
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_path
-from nucseg.io.images import read_image, write_tiff
+from nucseg.io.images import binary_mask, read_image, write_tiff
 from nucseg.models import SegmentationNet
 from nucseg.normalize import percentile_scale
 from nucseg.predict import load_model, select_device
@@ -208,15 +208,7 @@ def read_gray(path: Path) -> np.ndarray:
 
 def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
     """A boolean mask from a 0/255 (or 0/1) image of ``shape``."""
-    mask = read_gray(path)
-    if mask.shape != shape:
-        raise NucsegInputError(
-            f"{path}: mask is {mask.shape[0]}x{mask.shape[1]}, image {shape[0]}x{shape[1]}"
-        )
-    values = np.unique(mask)
-    if values.size > 2 or (values.size == 2 and values[0] != 0):
-        raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()})")
-    return mask > 0
+    return binary_mask(read_gray(path), shape, path)
 
 
 # --- preparation --------------------------------------------------------------------------

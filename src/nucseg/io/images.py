@@ -108,6 +108,20 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def binary_mask(mask: np.ndarray, shape: tuple[int, int], path: Path | str) -> np.ndarray:
+    """``mask > 0`` after checking that the ``H x W`` mask read from ``path`` has its image's
+    ``shape`` and at most two values, 0 and one other (0/255, 0/1 masks)."""
+    if mask.shape != tuple(shape):
+        raise NucsegInputError(
+            f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} "
+            f"but its image is {shape[0]}x{shape[1]}"
+        )
+    values = np.unique(mask)
+    if values.size > 2 or (values.size == 2 and values[0] != 0):
+        raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()}...)")
+    return mask > 0
+
+
 def write_png(array: np.ndarray, path: Path | str) -> None:
     """Write an array as PNG atomically."""
     with atomic_path(path) as tmp:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nucseg.errors import NucsegInputError
-from nucseg.io.images import read_image
+from nucseg.io.images import binary_mask, read_image
 from nucseg.io.instances import crop_to_mask, paint_instances
 from nucseg.io.sources import SourceItem, SourceOptions
 from nucseg.rle import decode_labels, decode_rle
@@ -129,15 +129,7 @@ def read_mask_labels(
         mask = read_image(path)
         if mask.ndim == 3:
             mask = mask[..., 0]
-        if mask.shape != shape:
-            raise NucsegInputError(
-                f"{path}: mask is {mask.shape[0]}x{mask.shape[1]} "
-                f"but its image is {shape[0]}x{shape[1]}"
-            )
-        values = np.unique(mask)
-        if values.size > 2 or (values.size == 2 and values[0] != 0):
-            raise NucsegInputError(f"{path}: mask is not binary (values {values[:5].tolist()}...)")
-        nuclei.append(crop_to_mask(mask > 0, str(path)))
+        nuclei.append(crop_to_mask(binary_mask(mask, shape, path), str(path)))
     return paint_instances(nuclei, shape, overlap=overlap)
 
 
