@@ -21,7 +21,7 @@ from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import (
     PredictConfig,
-    load_model,
+    network_of,
     predict_probability,
     read_checkpoint,
     select_device,
@@ -37,10 +37,10 @@ def checkpoint_path(model: Path | str) -> Path:
     return model / "model.pt" if model.is_dir() else model
 
 
-def checkpoint_normalization(path: Path) -> NormalizeConfig:
-    """The normalisation a checkpoint was trained with (default settings for checkpoints
-    that do not record it)."""
-    recorded = read_checkpoint(path).get("normalize")
+def checkpoint_normalization(payload: dict, path: Path) -> NormalizeConfig:
+    """The normalisation the checkpoint at ``path`` (its ``payload``) was trained with
+    (default settings for checkpoints that do not record it)."""
+    recorded = payload.get("normalize")
     if recorded is None:
         log.warning("%s: no normalisation recorded; using the defaults", path)
         return NormalizeConfig()
@@ -66,8 +66,9 @@ def predict_images(
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
     paths = [checkpoint_path(m) for m in models]
     torch_device = select_device(device)
-    networks = [load_model(p, torch_device) for p in paths]
-    normalizations = {p: checkpoint_normalization(p) for p in paths}
+    payloads = {p: read_checkpoint(p) for p in paths}  # each file read once
+    networks = [network_of(payloads[p], p, torch_device) for p in paths]
+    normalizations = {p: checkpoint_normalization(payloads[p], p) for p in paths}
     if len(set(normalizations.values())) > 1:
         raise NucsegInputError("the models were trained on differently normalised images")
     normalize = normalizations[paths[0]]

@@ -56,7 +56,11 @@ def read_checkpoint(path: Path | str) -> dict:
 
 def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
     """The network of a checkpoint (:func:`read_checkpoint`), in eval mode on ``device``."""
-    payload = read_checkpoint(path)
+    return network_of(read_checkpoint(path), path, device)
+
+
+def network_of(payload: dict, path: Path | str, device: torch.device) -> SegmentationNet:
+    """The network of a checkpoint's payload read from ``path``, in eval mode on ``device``."""
     try:
         # the checkpoint holds every weight: do not read the encoder's initial weights again
         model = build_model(replace(ModelConfig(**payload["net"]), encoder_weights=None))
