@@ -75,6 +75,8 @@ def _convert(args: argparse.Namespace) -> None:
         overlap=args.overlap,
         labels_csv=args.labels_csv,
         crop=tuple(args.crop) if args.crop else None,
+        frames=tuple(args.frames) if args.frames else None,
+        min_coverage=args.min_coverage,
     )
     manifest = convert_source(spec, args.out_dir)
     categories = ", ".join(f"{k} {v}" for k, v in manifest.category.value_counts().items())
@@ -133,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--labels-csv", type=Path, help="kaggle_stage1: nuclei from this CSV")
     convert.add_argument("--overlap", choices=["larger", "error"], default="larger")
     convert.add_argument("--crop", type=int, nargs=2, metavar=("WIDTH", "STEP"))
+    convert.add_argument("--frames", nargs="+", help="ctc: the annotated frames to use, e.g. 021")
+    convert.add_argument(
+        "--min-coverage",
+        type=float,
+        default=0.5,
+        help="ctc: labelled share of a frame's foreground for it to count as fully annotated",
+    )
     convert.add_argument("--name", help="source name in the manifest (default: folder name)")
     convert.set_defaults(run=_convert)
     return parser

@@ -71,6 +71,27 @@ class SourceSpec:
     overlap: str = "larger"  # what to do with overlapping masks: 'larger' or 'error'
     labels_csv: Path | None = None  # kaggle_stage1 only: nuclei from a labels CSV
     crop: tuple[int, int] | None = None  # (width, step): cut images into tiles with nuclei
+    frames: tuple[str, ...] | None = None  # ctc only: the frames to use
+    min_coverage: float = 0.5  # ctc only: labelled share of the foreground of a full frame
+
+    @classmethod
+    def from_config(cls, name: str, spec: dict) -> SourceSpec:
+        """From config ``sources.<name>`` (see :class:`nucseg.io.sources.SourceOptions`)."""
+        return cls(
+            name,
+            spec["format"],
+            Path(spec["path"]),
+            spec.get("overlap", "larger"),
+            Path(spec["labels_csv"]) if spec.get("labels_csv") else None,
+            (spec["crop"]["width"], spec["crop"]["step"]) if spec.get("crop") else None,
+            tuple(str(f) for f in spec["frames"]) if spec.get("frames") is not None else None,
+            spec.get("min_coverage", 0.5),
+        )
+
+    @property
+    def options(self) -> SourceOptions:
+        """The reading options of this source."""
+        return SourceOptions(self.overlap, self.labels_csv, self.frames, self.min_coverage)
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -128,8 +149,7 @@ def convert_source(source: SourceSpec, out_dir: Path | str) -> pd.DataFrame:
 
 def _convert_entries(source: SourceSpec, out_dir: Path) -> pd.DataFrame:
     rows = []
-    options = SourceOptions(source.overlap, source.labels_csv)
-    for entry in list_source(source.format, source.path, options):
+    for entry in list_source(source.format, source.path, source.options):
         image = to_rgb8(read_image(entry.image_path))
         row = {"source": source.name, "origin": entry.origin, "category": detect_category(image)}
         labels = entry.read_labels(image.shape[:2])

@@ -43,6 +43,7 @@ from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.normalize import NormalizeConfig
 from nucseg.plots import plot_learning_curve
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.precision import autocast, autocast_dtype, channels_last, precision_name
 from nucseg.predict import pad_to_multiple, save_checkpoint, select_device
 from nucseg.targets import TARGET_CHANNELS
 
@@ -55,6 +56,8 @@ class TrainConfig:
 
     ``max_seconds`` (0 = off) stops after the epoch that crosses a wall-time budget; it makes
     the epoch count depend on the machine, so it is meant for benchmarks, not pipelines.
+    ``precision``: autocast dtype of the forward pass (:mod:`nucseg.precision`); weights,
+    optimiser and losses stay float32.
     """
 
     epochs: int = 12
@@ -68,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_seconds: float = 0.0
+    precision: str = "auto"  # auto | fp32 | bf16 (nucseg.precision)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def seed_everything(seed: int) -> None:
 
 @torch.inference_mode()
 def _validate(
-    model, data: TrainData, device, loss: LossConfig, validation: ValidationScore
+    model, data: TrainData, device, dtype, loss: LossConfig, validation: ValidationScore
 ) -> tuple[float, float]:
     if not data.valid_images:
         return float("nan"), float("nan")
@@ -186,8 +190,9 @@ def _validate(
     ):
         height, width = image.shape[-2:]
         padded = torch.from_numpy(pad_to_multiple(image, model.multiple))[None].to(device)
-        output = model(padded)
-        output = output._replace(masks=output.masks[..., :height, :width].float())
+        with autocast(device, dtype):
+            output = model(channels_last(padded)).float32()
+        output = output._replace(masks=output.masks[..., :height, :width])
         total, _ = segmentation_loss(
             output, torch.from_numpy(target)[None].to(device), model.config.heads, loss
         )
@@ -276,14 +281,13 @@ def train_model(
     device = select_device(config.device)
     # the input channels follow the data (1, or 3 for normalize.method 'rgb')
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
-    model = build_model(net).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    dtype = autocast_dtype(config.precision, device)
+    model = channels_last(build_model(net).to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
     )
-    scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
     rng = np.random.default_rng(config.seed)
     augment_rng = torch.Generator().manual_seed(config.seed)
     # crops drawn uniformly over pixels, times each image's sampling weight (balancing)
@@ -293,7 +297,9 @@ def train_model(
     weights /= weights.sum()
 
     # everything but the epoch count and the machine: a longer run continues a shorter one
-    run = replace(config, epochs=0, early_stop=0, device="", max_seconds=0)
+    run = replace(
+        config, epochs=0, early_stop=0, device="", max_seconds=0, precision=precision_name(dtype)
+    )
     # and the data itself, summarised (a change of normalisation changes every image)
     summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
     fingerprint = _fingerprint(
@@ -315,7 +321,7 @@ def train_model(
         log.info("resuming %s after epoch %d", paths.checkpoints, state["epoch"])
     log.info(
         "model %s (%s encoder, heads %s): %d parameters, device %s "
-        "(CUDA_VISIBLE_DEVICES=%s), %d threads",
+        "(CUDA_VISIBLE_DEVICES=%s), %d threads, precision %s",
         net.arch,
         net.encoder,
         ",".join(net.heads),
@@ -323,10 +329,11 @@ def train_model(
         device,
         os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
         threads,
+        precision_name(dtype),
     )
     columns = log_columns(net.heads, net.presence_head, validation.name)
     score_column = f"valid_{validation.name}"
-    recorded = {"normalize": asdict(normalize)}
+    recorded = {"normalize": asdict(normalize), "precision": precision_name(dtype)}
     progress = _Progress(config.epochs, config.steps_per_epoch)
     started = time.perf_counter()
     for epoch in range(first_epoch, config.epochs + 1):
@@ -340,23 +347,19 @@ def train_model(
                 rng, data.train_images, data.train_targets, weights, config.batch_size, config.crop
             )
             inputs, targets = augment_batch(augment_rng, inputs, targets, augment)
-            inputs, targets = inputs.to(device), targets.to(device)
-            if device.type == "cuda":
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            inputs, targets = channels_last(inputs.to(device)), targets.to(device)
             data_seconds += time.perf_counter() - tick
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=device.type == "cuda"):
-                output = model(inputs)
-            total, parts = segmentation_loss(
-                output._replace(masks=output.masks.float()), targets, net.heads, loss
-            )
+            with autocast(device, dtype):
+                output = model(inputs).float32()
+            total, parts = segmentation_loss(output, targets, net.heads, loss)
             scaler.scale(total).backward()
             scaler.step(optimizer)
             scaler.update()
             for key, value in {"train_loss": total, **parts}.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
             progress.update(epoch, step, sums["train_loss"] / step)
-        valid_loss, valid_score = _validate(model, data, device, loss, validation)
+        valid_loss, valid_score = _validate(model, data, device, dtype, loss, validation)
         train_loss = sums["train_loss"] / config.steps_per_epoch
         # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
         scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)

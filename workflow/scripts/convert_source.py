@@ -7,15 +7,7 @@ from nucseg.scripting import run_script
 
 
 def main(snakemake):
-    spec = snakemake.params.spec
-    source = SourceSpec(
-        snakemake.params.name,
-        spec["format"],
-        Path(spec["path"]),
-        spec.get("overlap", "larger"),
-        Path(spec["labels_csv"]) if spec.get("labels_csv") else None,
-        (spec["crop"]["width"], spec["crop"]["step"]) if spec.get("crop") else None,
-    )
+    source = SourceSpec.from_config(snakemake.params.name, snakemake.params.spec)
     convert_source(source, Path(snakemake.output.manifest).parent)
 
 

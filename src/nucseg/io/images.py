@@ -85,6 +85,11 @@ def _read_tiff(path: Path) -> np.ndarray:
     except NucsegInputError:
         raise
     except Exception as error:  # tifffile raises many types for broken files
+        if "requires the 'imagecodecs' package" in str(error):
+            raise NucsegInputError(
+                f"{path}: TIFF compressed with a codec this installation lacks ({error}); "
+                "install the pinned imagecodecs (pip install -c requirements.lock imagecodecs)"
+            ) from None
         raise NucsegInputError(f"{path}: corrupt or unreadable TIFF ({error})") from None
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
         array = np.moveaxis(array, 0, -1)  # planar RGB

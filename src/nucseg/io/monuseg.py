@@ -14,6 +14,7 @@ expansion, no external entities).
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from nucseg.io.instances import NucleusMask, paint_instances
 from nucseg.io.kaggle import check_image_id
 from nucseg.io.sources import SourceItem, SourceOptions
 
+log = logging.getLogger(__name__)
+
 
 def read_polygons(path: Path) -> list[np.ndarray]:
     """The nucleus polygons of an Aperio XML file, each ``K x 2`` as ``(row, column)``."""
@@ -35,7 +38,7 @@ def read_polygons(path: Path) -> list[np.ndarray]:
         raise NucsegInputError(f"{path}: annotation file not found") from None
     except Exception as error:  # ParseError and defusedxml's refusals
         raise NucsegInputError(f"{path}: not a readable XML annotation ({error})") from None
-    polygons = []
+    polygons, degenerate = [], []
     for number, region in enumerate(root.iter("Region"), start=1):
         vertices = region.findall("./Vertices/Vertex")
         try:
@@ -44,11 +47,21 @@ def read_polygons(path: Path) -> list[np.ndarray]:
             raise NucsegInputError(
                 f"{path}: region {region.get('Id', number)} has a vertex without numeric X and Y"
             ) from None
-        if len(points) < 3 or not np.isfinite(points).all():
+        if not np.isfinite(points).all():
             raise NucsegInputError(
-                f"{path}: region {region.get('Id', number)} has fewer than 3 valid vertices"
+                f"{path}: region {region.get('Id', number)} has a non-finite vertex"
             )
+        if len(points) < 3:
+            degenerate.append(region.get("Id", str(number)))
+            continue
         polygons.append(points)
+    if degenerate:  # real MoNuSeg files hold a few (e.g. a 2-vertex region): no area to paint
+        log.warning(
+            "%s: %d regions with fewer than 3 vertices skipped (ids %s)",
+            path,
+            len(degenerate),
+            ", ".join(degenerate[:10]),
+        )
     if not polygons:
         raise NucsegInputError(f"{path}: no Region with Vertices (expected Aperio ImageScope XML)")
     return polygons

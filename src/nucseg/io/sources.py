@@ -27,10 +27,16 @@ class SourceOptions:
     ``overlap``: policy for overlapping nuclei (:func:`nucseg.io.instances.paint_instances`).
     ``labels_csv``: for ``kaggle_stage1``, read nuclei from a ``ImageId,EncodedPixels``
     labels CSV (stage1_train_labels.csv) instead of ``masks/*.png``.
+    ``frames``: for ``ctc``, the frame numbers to use (e.g. ``("021", "031")``), all of them
+    annotated; ``min_coverage``: for ``ctc`` without ``frames``, keep an annotated frame
+    only when its labels cover at least this fraction of the frame's bright foreground
+    (partially annotated frames would teach that unlabelled nuclei are background).
     """
 
     overlap: str = "larger"
     labels_csv: Path | None = None
+    frames: tuple[str, ...] | None = None
+    min_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,5 +80,7 @@ def list_source(
     options = options or SourceOptions()
     if options.labels_csv is not None and format_name != "kaggle_stage1":
         raise NucsegInputError(f"{path}: labels_csv is only read for format kaggle_stage1")
+    if options.frames is not None and format_name != "ctc":
+        raise NucsegInputError(f"{path}: frames is only read for format ctc")
     items = readers[format_name](Path(path), options)
     return sorted(items, key=lambda item: item.image_id)

@@ -24,6 +24,11 @@ class NetOutput(NamedTuple):
     masks: torch.Tensor  # N x K x H x W logits
     presence: torch.Tensor | None  # N logits, or None without a presence head
 
+    def float32(self) -> NetOutput:
+        """The same logits in float32 (after an autocast pass: losses run in float32)."""
+        presence = None if self.presence is None else self.presence.float()
+        return NetOutput(self.masks.float(), presence)
+
 
 class Decoder(nn.Module):
     """Up-steps from the bottleneck back to full size, then a 1x1 convolution to ``out``."""
