@@ -29,11 +29,10 @@ from nucseg.ensemble import weighted_mean
 from nucseg.io.kaggle import read_solution_csv
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
-from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.predict import PredictConfig, load_model, predict_probability
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import compute_targets
-from nucseg.tuning import read_thresholds
 
 
 def conv_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:

@@ -6,7 +6,7 @@ import pytest
 from slurm_cluster import LoopbackSlurm, install_reason
 from workflow_run import REPO, snakemake, write_tiny_config
 
-GPU_RULES = {"train_model", "predict_shard", "tune_thresholds"}
+GPU_RULES = {"train_model", "predict_shard", "predict_validation"}
 COMPARED_OUTPUTS = ["results/submission.csv", "results/scores.tsv", "results/thresholds/final.json"]
 
 

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.synth import SynthConfig, generate
@@ -131,3 +132,25 @@ def test_predict_command_segments_image_files_with_a_trained_model(tmp_path, cap
     with pytest.raises(SystemExit):
         main(["predict", "--model", str(tmp_path / "nowhere"), "--out", str(out), *files])
     assert "nowhere: checkpoint not found" in capsys.readouterr().err
+
+
+def test_training_records_its_precision_and_fine_tunes_from_init_weights(tmp_path):
+    first, _, paths = _train(tmp_path / "a")
+    assert first["precision"] in ("bf16", "fp32")  # the CPU decides what auto means
+    net = ModelConfig(base_width=4, depth=2)
+    config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=2, crop=32, seed=7, device="cpu")
+    zero_lr = TrainConfig(**{**config.__dict__, "learning_rate": 1e-12})
+    tuned = TrainPaths.in_folder(tmp_path / "b")
+    train_model(_data(), net, zero_lr, tuned, init=paths.model.parent)  # a model folder
+    start = torch.load(paths.model, weights_only=True)["state_dict"]
+    after = torch.load(tuned.last, weights_only=True)["state_dict"]
+    conv = next(k for k in start if k.endswith("weight") and start[k].ndim == 4)
+    assert torch.allclose(start[conv], after[conv], atol=1e-6)  # started from those weights
+
+
+def test_init_weights_of_another_network_are_refused_by_name(tmp_path):
+    _, _, paths = _train(tmp_path / "a")
+    config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=2, crop=32, seed=7, device="cpu")
+    wider = ModelConfig(base_width=8, depth=2)
+    with pytest.raises(NucsegInputError, match=r"model.pt: init weights are of another network"):
+        train_model(_data(), wider, config, TrainPaths.in_folder(tmp_path / "b"), init=paths.model)

@@ -7,10 +7,11 @@ import pytest
 from scipy import ndimage as ndi
 
 from nucseg.errors import NucsegInputError
-from nucseg.postprocess import PostprocessConfig, read_thresholds
+from nucseg.metrics import dsb_score
+from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import semantic_target
-from nucseg.tuning import balanced_score, grid_search
+from nucseg.tuning import balanced_mean, grid_search, image_scores
 
 
 def _under_confident_maps():
@@ -29,7 +30,7 @@ def _under_confident_maps():
 def test_grid_search_moves_thresholds_to_where_the_score_is():
     probs, labels = _under_confident_maps()
     base = PostprocessConfig(mask_threshold=0.5, marker_threshold=0.7, readd_missed=False)
-    best, rows = grid_search(
+    best, rows, base_score, _ = grid_search(
         probs, labels, base, {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.45, 0.7]}
     )
     assert len(rows) == 4
@@ -37,6 +38,29 @@ def test_grid_search_moves_thresholds_to_where_the_score_is():
     assert scores[(0.5, 0.7)] == 0.0  # nothing exceeds 0.7: no nucleus found
     assert (best.mask_threshold, best.marker_threshold) == max(scores, key=scores.get)
     assert max(scores.values()) > 0.5 and best.min_size == base.min_size
+    assert base_score == scores[(0.5, 0.7)]  # the base config is scored too
+
+
+def test_grid_search_in_worker_processes_gives_the_same_scores():
+    probs, labels = _under_confident_maps()
+    grid = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.45, 0.6], "split_h": [0, 0.5]}
+    alone = grid_search(probs, labels, PostprocessConfig(), grid, threads=1)
+    assert grid_search(probs, labels, PostprocessConfig(), grid, threads=2) == alone
+
+
+def test_shared_masks_and_seeds_score_like_separate_runs():
+    probs, labels = _under_confident_maps()
+    configs = [
+        PostprocessConfig(mask_threshold=m, marker_threshold=t, split_h=h)
+        for m in (0.4, 0.5)
+        for t in (0.45, 0.5)
+        for h in (0.0, 0.5)
+    ]
+    for image_id, prob in probs.items():
+        expected = [
+            dsb_score(labels[image_id], instances_from_probability(prob, c)) for c in configs
+        ]
+        assert image_scores(prob, labels[image_id], configs).tolist() == expected
 
 
 def test_unknown_grid_field_and_bad_thresholds_file_are_named(tmp_path):
@@ -53,12 +77,12 @@ def test_unknown_grid_field_and_bad_thresholds_file_are_named(tmp_path):
 def test_balanced_score_gives_each_category_the_same_say():
     probs, labels = _under_confident_maps()
     config = PostprocessConfig(marker_threshold=0.45)
-    blank = {"0": np.zeros_like(probs["0"])}  # image 0 predicted empty: scores 0
-    probs = {**probs, **blank}
-    per_image = balanced_score(probs, labels, config)  # one group: plain mean
+    probs["0"] = np.zeros_like(probs["0"])  # image 0 predicted empty: scores 0
+    per_image = {k: float(image_scores(p, labels[k], [config])[0]) for k, p in probs.items()}
     groups = {"0": "histology", "1": "fluorescence", "2": "fluorescence", "3": "fluorescence"}
-    balanced = balanced_score(probs, labels, config, groups)
-    others = balanced_score({k: probs[k] for k in "123"}, labels, config)
-    assert per_image == pytest.approx(3 * others / 4) and balanced == pytest.approx(others / 2)
-    _, rows = grid_search(probs, labels, config, {"min_size": [12]}, groups)
-    assert rows[0]["dsb"] == pytest.approx(balanced, abs=1e-6)  # the search scores that way
+    others = np.mean([per_image[k] for k in "123"])
+    assert balanced_mean(per_image) == pytest.approx(3 * others / 4)  # one group: plain mean
+    assert balanced_mean(per_image, groups) == pytest.approx(others / 2)
+    _, rows, _, per_category = grid_search(probs, labels, config, {"min_size": [12]}, groups)
+    assert rows[0]["dsb"] == pytest.approx(others / 2, abs=1e-6)  # the search scores that way
+    assert per_category == {"fluorescence": pytest.approx(others, abs=1e-6), "histology": 0.0}

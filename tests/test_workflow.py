@@ -1,6 +1,8 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,8 @@ import yaml
 from workflow_run import snakemake, tiny_config, write_tiny_config
 
 from nucseg.datasets import read_manifest
+from nucseg.export import MODEL_FILES
+from nucseg.predict import read_checkpoint
 from nucseg.submission import read_submission
 
 RULES = [
@@ -21,6 +25,7 @@ RULES = [
     "train_model",
     "predict_shard",
     "ensemble_shard",
+    "predict_validation",
     "tune_thresholds",
     "separate_instances",
     "write_submission",
@@ -100,6 +105,7 @@ def test_changing_one_model_reruns_only_its_branch(workdir):
     # camunet4 and the ensemble "final"; unet16 keeps its (kept) maps and instances
     assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, result.stdout
     assert jobs.get("tune_thresholds") == 2 and jobs.get("separate_instances") == 4
+    assert jobs.get("predict_validation") == 1  # its maps of the fold, shared by both tunings
     assert "assemble_dataset" not in jobs and "compute_targets" not in jobs
 
 
@@ -217,3 +223,39 @@ def test_nerve_and_tissue_tasks_run_from_their_targets(tmp_path):
     assert list(tissue["class"]) == ["background", "stroma", "tumour", "necrosis", "mean"]
     assert len(list((tmp_path / "results/tissue/overlays").glob("*.png"))) == 2  # 20 % of 8
     assert "valid_miou" in (tmp_path / "results/tissue/model/train_log.tsv").read_text()
+
+
+def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, tmp_path):
+    result = snakemake(workdir, "results/export/camunet4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    folder = workdir / "results/export/camunet4"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(MODEL_FILES)
+    card = (folder / "README.md").read_text()
+    assert "nucseg predict --model resources/models/camunet4" in card and "| fluorescence |" in card
+    payload = read_checkpoint(folder / "model.pt")
+    assert payload["nucleus_diameter"] > 0 and payload["precision"] in ("bf16", "fp32")
+    # the folder alone segments a folder of images with its own thresholds
+    images = workdir / "resources/synthetic/stage1_test"
+    out = tmp_path / "out"
+    predicted = subprocess.run(
+        [sys.executable, "-m", "nucseg.cli", "predict", "--model", str(folder), str(images)]
+        + ["--out", str(out), "--tta", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert "thresholds.json" in predicted.stderr and len(list(out.glob("*.tif"))) == 3
+    # as a pretrained member: installed, not trained; its thresholds are not tuned again
+    config = tiny_config()
+    config["models"]["shipped"] = {"pretrained": str(folder)}
+    config["ensembles"]["mixed"] = {"models": ["shipped", "unet16"]}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        dry = snakemake(workdir, "-n", "--quiet", "rules", "results/submissions/mixed.csv")
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    rows = [line.split() for line in dry.stdout.splitlines()]
+    jobs = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    assert jobs.get("install_pretrained") == 1 and "train_model" not in jobs, dry.stdout
+    assert jobs.get("tune_thresholds") == 2  # shipped (copied) and mixed (on unet16's fold)

@@ -38,7 +38,7 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import torch
 
-    from nucseg.inference import predict_images
+    from nucseg.inference import image_files, predict_images, shipped_thresholds
     from nucseg.postprocess import PostprocessConfig, read_thresholds
     from nucseg.predict import PredictConfig
 
@@ -46,14 +46,18 @@ def _predict(args: argparse.Namespace) -> None:
     if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):
         raise NucsegInputError(f"--tta: expected comma-separated views 0..7, got {args.tta!r}")
     views = tuple(int(v) for v in args.tta.split(","))
+    thresholds = args.thresholds or shipped_thresholds(args.model)
+    logging.getLogger("nucseg").info(
+        "post-processing thresholds: %s", thresholds or "defaults (no --thresholds given)"
+    )
     counts = predict_images(
         args.model,
-        args.images,
+        image_files(args.images),
         args.out,
         weights=args.weights,
         vote=args.vote,
-        predict=PredictConfig(views=views, tile=args.tile),
-        postprocess=read_thresholds(args.thresholds) if args.thresholds else PostprocessConfig(),
+        predict=PredictConfig(views=views, tile=args.tile, precision=args.precision),
+        postprocess=read_thresholds(thresholds) if thresholds else PostprocessConfig(),
         device=args.device,
     )
     print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
@@ -97,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="segment image files with a trained model or an ensemble of them"
     )
-    predict.add_argument("images", nargs="+", type=Path, help="PNG/TIFF/JPEG images")
+    predict.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        help="PNG/TIFF/JPEG images, or folders of them (or in Kaggle's <id>/images/ layout)",
+    )
     predict.add_argument(
         "--model",
         action="append",
@@ -110,11 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--weights", type=float, nargs="+", help="one weight per --model")
     predict.add_argument("--vote", action="store_true", help="majority vote instead of mean")
-    predict.add_argument("--thresholds", type=Path, help="tuned results/thresholds/<name>.json")
+    predict.add_argument(
+        "--thresholds",
+        type=Path,
+        help="tuned results/thresholds/<name>.json (default: a single model folder's own)",
+    )
     predict.add_argument("--tta", default="0,1,2,3,4,5,6,7", help="dihedral views, e.g. 0,5")
     predict.add_argument("--tile", type=int, default=1024, help="tile images with a larger side")
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    predict.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto: bf16 on a CPU with native bfloat16 (float16 on CUDA), else fp32",
+    )
     predict.set_defaults(run=_predict)
     synth = commands.add_parser(
         "synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv"

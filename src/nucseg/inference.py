@@ -37,6 +37,37 @@ def checkpoint_path(model: Path | str) -> Path:
     return model / "model.pt" if model.is_dir() else model
 
 
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+
+def image_files(paths: list[Path | str]) -> list[Path]:
+    """The image files named by ``paths``: files as given; a folder gives the images in it
+    (sorted), or, when it has none, the ``<id>/images/<id>.*`` images of Kaggle's layout."""
+    files = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            found = sorted(p for p in path.glob("*/images/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise NucsegInputError(
+                f"{path}: no images in this folder (expected {', '.join(IMAGE_SUFFIXES)} files "
+                "or Kaggle's <id>/images/<id>.png)"
+            )
+        files.extend(found)
+    return files
+
+
+def shipped_thresholds(models: list[Path | str]) -> Path | None:
+    """A single model folder's ``thresholds.json`` (tuned on its validation fold), if any."""
+    if len(models) != 1:
+        return None
+    candidate = checkpoint_path(models[0]).parent / "thresholds.json"
+    return candidate if candidate.is_file() else None
+
+
 def checkpoint_normalization(payload: dict, path: Path) -> NormalizeConfig:
     """The normalisation the checkpoint at ``path`` (its ``payload``) was trained with
     (default settings for checkpoints that do not record it)."""

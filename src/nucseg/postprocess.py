@@ -115,8 +115,26 @@ def instances_from_probability(
     dropped and labels renumbered 1..N.
     """
     probs = probs[None] if probs.ndim == 2 else probs
-    mask = ndi.binary_fill_holes(probs[0] > config.mask_threshold)
+    mask = foreground_mask(probs, config)
     markers, distance = markers_from_probability(core_probability(probs), config)
+    return grow_instances(probs, mask, markers, distance, config)
+
+
+def foreground_mask(probs: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """Hole-filled ``semantic > mask_threshold`` of head probabilities ``K x H x W``."""
+    return ndi.binary_fill_holes(probs[0] > config.mask_threshold)
+
+
+def grow_instances(
+    probs: np.ndarray,
+    mask: np.ndarray,
+    markers: np.ndarray,
+    distance: np.ndarray,
+    config: PostprocessConfig,
+) -> np.ndarray:
+    """The last stage of :func:`instances_from_probability`: seeds ``markers`` grown over
+    ``mask`` (``policy``, ``surface``), missed components re-added, contact gaps filled,
+    small objects dropped, labels renumbered 1..N."""
     if config.policy == "random_walker":
         labels = random_walker_growth(probs[0], mask, markers, config.beta)
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from nucseg.augment import dihedral, inverse_dihedral
 from nucseg.datasets import load_normalized, read_manifest
@@ -97,6 +98,13 @@ class PredictConfig:
     differ from the whole image by 0.012 with a 64-pixel margin, 1e-7 with 96).  Sizes are
     rounded up to the network's multiple.  ``precision``: ``auto``, ``fp32`` or ``bf16``
     (:mod:`nucseg.precision`), whatever precision the model was trained in.
+
+    ``nucleus_diameter`` (pixels; 0 = off): the typical nucleus size the model was trained
+    at.  A first pass segments the image; when its median nucleus diameter lies outside
+    ``[d / rescale_band, d * rescale_band]``, the image is resized so that it becomes ``d``
+    (by a factor within 1/4..4), predicted again and the maps resized back: nuclei far larger
+    or smaller than anything seen in training are otherwise cut into pieces or missed
+    (a known DSB2018 remedy; Cellpose rescales to its trained size the same way).
     """
 
     views: tuple[int, ...] = (0,)
@@ -104,6 +112,8 @@ class PredictConfig:
     tile_margin: int | None = None
     tile_ramp: int = 32
     precision: str = "auto"
+    nucleus_diameter: float = 0.0
+    rescale_band: float = 1.5
 
     @classmethod
     def from_config(cls, options: dict) -> PredictConfig:
@@ -170,7 +180,48 @@ def predict_probability(
 ) -> np.ndarray:
     """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
     ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
-    back; test-time views and tiling per :class:`PredictConfig`."""
+    back; test-time views, tiling and rescaling to the trained nucleus size per
+    :class:`PredictConfig`."""
+    prob = _predict_native(model, image, device, config)
+    factor = rescale_factor(prob, config)
+    if factor == 1.0:
+        return prob
+    height, width = image.shape[-2:]
+    size = (max(8, round(height * factor)), max(8, round(width * factor)))
+    resized = resize_maps(image.astype(np.float32), size)
+    return np.clip(
+        resize_maps(_predict_native(model, resized, device, config), (height, width)), 0, 1
+    )
+
+
+def rescale_factor(prob: np.ndarray, config: PredictConfig) -> float:
+    """By how much to resize an image whose first-pass maps are ``prob`` so that its median
+    nucleus diameter becomes ``config.nucleus_diameter`` (1.0: leave it; see
+    :class:`PredictConfig`)."""
+    if config.nucleus_diameter <= 0:
+        return 1.0
+    from nucseg.postprocess import instances_from_probability  # postprocess needs no torch
+
+    areas = np.bincount(instances_from_probability(prob).ravel())[1:]
+    areas = areas[areas > 0]
+    if areas.size < 3:
+        return 1.0  # too few nuclei to measure
+    diameter = float(np.median(2 * np.sqrt(areas / np.pi)))
+    target, band = config.nucleus_diameter, config.rescale_band
+    if target / band <= diameter <= target * band:
+        return 1.0
+    return float(np.clip(target / diameter, 0.25, 4.0))
+
+
+def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``C x H x W`` float maps resized to ``size`` (bilinear, antialiased when shrinking)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[None]
+    shrink = size[0] < maps.shape[-2] or size[1] < maps.shape[-1]
+    resized = F.interpolate(tensor, size=size, mode="bilinear", antialias=shrink)
+    return resized[0].numpy()
+
+
+def _predict_native(model, image: np.ndarray, device, config: PredictConfig) -> np.ndarray:
     height, width = image.shape[-2:]
     multiple = model.multiple
     padded = pad_to_multiple(image.astype(np.float32), multiple)

@@ -34,6 +34,7 @@ import torch
 
 from nucseg.augment import AugmentConfig, augment_batch, sample_crops
 from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
+from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_channels, read_tiff
 from nucseg.io.tables import write_table
@@ -44,7 +45,7 @@ from nucseg.normalize import NormalizeConfig
 from nucseg.plots import plot_learning_curve
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.precision import autocast, autocast_dtype, channels_last, precision_name
-from nucseg.predict import pad_to_multiple, save_checkpoint, select_device
+from nucseg.predict import pad_to_multiple, read_checkpoint, save_checkpoint, select_device
 from nucseg.targets import TARGET_CHANNELS
 
 log = logging.getLogger(__name__)
@@ -269,12 +270,15 @@ def train_model(
     normalize: NormalizeConfig = NormalizeConfig(),
     threads: int = 1,
     validation: ValidationScore | None = None,
+    init: Path | str | None = None,
 ) -> pd.DataFrame:
     """Train (or resume training); write :class:`TrainPaths`; return the epoch log.
 
     ``normalize`` is how the data was normalised; checkpoints record it, so that
     ``nucseg predict`` prepares new images the same way. ``validation`` scores each epoch
-    (the best epoch is kept); by default the nuclei DSB after ``postprocess``."""
+    (the best epoch is kept); by default the nuclei DSB after ``postprocess``.  ``init``: a
+    checkpoint (or model folder) of the same network whose weights training starts from
+    (fine-tuning a shipped model)."""
     validation = validation or dsb_validation(postprocess)
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
@@ -282,7 +286,10 @@ def train_model(
     # the input channels follow the data (1, or 3 for normalize.method 'rgb')
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     dtype = autocast_dtype(config.precision, device)
-    model = channels_last(build_model(net).to(device))
+    model = build_model(net)
+    if init is not None:
+        init_digest = load_initial_weights(model, init)
+    model = channels_last(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
@@ -302,9 +309,8 @@ def train_model(
     )
     # and the data itself, summarised (a change of normalisation changes every image)
     summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
-    fingerprint = _fingerprint(
-        net, run, loss, augment, postprocess, normalize, weights.tolist(), summary
-    )
+    settings = [net, run, loss, augment, postprocess, normalize, weights.tolist(), summary]
+    fingerprint = _fingerprint(*settings, *([init_digest] if init is not None else []))
     state_path, best_path = paths.checkpoints / "last.pt", paths.checkpoints / "best.pt"
     rows, best_score, best_epoch, first_epoch = [], -np.inf, 0, 1
     state = _load_state(state_path, fingerprint, config.epochs)
@@ -414,6 +420,26 @@ def train_model(
     write_table(table, paths.log)
     plot_learning_curve(table, paths.curve)
     return table
+
+
+def load_initial_weights(model: torch.nn.Module, init: Path | str) -> str:
+    """Load the weights of checkpoint ``init`` (or ``init/model.pt``) into ``model``, whose
+    network must be the one the checkpoint describes; return the file's sha256 (it goes
+    into the run's fingerprint)."""
+    path = Path(init) / "model.pt" if Path(init).is_dir() else Path(init)
+    payload = read_checkpoint(path)
+    shipped = ModelConfig(**payload["net"]).to_dict()
+    wanted = model.config.to_dict()
+    differing = sorted(k for k in wanted if k != "encoder_weights" and shipped[k] != wanted[k])
+    if differing:
+        key = differing[0]
+        raise NucsegInputError(
+            f"{path}: init weights are of another network ({key} {shipped[key]!r}, the model's "
+            f"net has {wanted[key]!r}); give the model the checkpoint's net settings"
+        )
+    model.load_state_dict(payload["state_dict"])
+    log.info("initial weights from %s (epoch %s)", path, payload.get("epoch", "?"))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def target_indices(heads: tuple[str, ...]) -> list[int]:

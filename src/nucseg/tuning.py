@@ -1,12 +1,17 @@
 """Post-processing thresholds tuned on a validation fold.
 
-The models of an ensemble (or one model) predict the validation images of a materialised
-fold; their maps are averaged as at test time; a grid search over :class:`PostprocessConfig`
-fields picks the combination with the highest DSB score, averaged per category first and
-then over categories (so 16 crops of one histology tile do not outvote 6 fluorescence
-images: on the demo the plain mean chose thresholds that raised the validation score and
-lowered the test score of a UNet from 0.77 to 0.69).  The result is a JSON file that
-instance separation reads at test time.
+Each model predicts the validation images of a materialised fold once
+(:func:`predict_validation`, rule ``predict_validation``); a model or ensemble averages its
+members' maps as at test time and a grid search over :class:`PostprocessConfig` fields
+picks the combination with the highest DSB score, averaged per category first and then
+over categories (so 16 crops of one histology tile do not outvote 6 fluorescence images:
+on the demo the plain mean chose thresholds that raised the validation score and lowered
+the test score of a UNet from 0.77 to 0.69).  The result is a JSON file that instance
+separation reads at test time.
+
+The search does no work twice: per image, the foreground mask is computed once per
+``mask_threshold`` and the seeds once per ``(marker_threshold, split_h)``; only the
+growth and the score run per grid point; images are spread over ``threads`` processes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -23,10 +31,17 @@ import torch
 from nucseg.datasets import fold_side_ids, load_normalized
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
+from nucseg.io.arrays import load_arrays, save_arrays
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_tiff
 from nucseg.metrics import dsb_score
-from nucseg.postprocess import PostprocessConfig, instances_from_probability
+from nucseg.postprocess import (
+    PostprocessConfig,
+    core_probability,
+    foreground_mask,
+    grow_instances,
+    markers_from_probability,
+)
 from nucseg.predict import PredictConfig, load_model, predict_probability, select_device
 
 log = logging.getLogger(__name__)
@@ -49,40 +64,124 @@ def load_validation(fold_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[s
     return images, labels
 
 
-def predict_members(
-    model_paths: list[str],
-    weights: list[float] | None,
-    images: dict[str, np.ndarray],
-    config: PredictConfig,
+def predict_validation(
+    model_path: Path | str,
+    fold_dir: Path | str,
+    out_path: Path | str,
+    *,
+    config: PredictConfig = PredictConfig(),
+    threads: int = 1,
     device: str = "auto",
-    vote: bool = False,
-) -> dict[str, np.ndarray]:
-    """Weighted mean (or vote) of each model's head probabilities, per image (each model
-    loaded once)."""
+) -> None:
+    """Predict the validation images of a fold with one checkpoint, as at test time; write
+    float16 ``K x H x W`` maps keyed by image id (every tuning of that model reads them)."""
+    torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
-    maps = []
-    for path in model_paths:
-        model = load_model(path, torch_device)
-        maps.append(
-            {i: predict_probability(model, x, torch_device, config) for i, x in images.items()}
-        )
-    return weighted_mean(maps, weights, vote)
+    model = load_model(model_path, torch_device)
+    images, _ = load_validation(fold_dir)
+    start, maps = time.perf_counter(), {}
+    for done, (image_id, image) in enumerate(images.items(), start=1):
+        maps[image_id] = predict_probability(model, image, torch_device, config)
+        maps[image_id] = maps[image_id].astype(np.float16)
+        if done % max(1, len(images) // 10) == 0 or done == len(images):
+            log.info(
+                "predicted %d/%d validation images in %.1f s",
+                done,
+                len(images),
+                time.perf_counter() - start,
+            )
+    save_arrays(out_path, maps)
 
 
-def balanced_score(
+def balanced_mean(
+    scores: dict[str, float] | dict[str, np.ndarray], categories: dict[str, str] | None = None
+):
+    """Mean over categories of the mean score of their images (one group without
+    ``categories``); works on per-image floats and on per-image score vectors alike."""
+    groups: dict[str, list] = {}
+    for image_id, score in scores.items():
+        groups.setdefault((categories or {}).get(image_id, "all"), []).append(score)
+    return np.mean([np.mean(values, axis=0) for values in groups.values()], axis=0)
+
+
+def image_scores(
+    prob: np.ndarray, truth: np.ndarray, configs: list[PostprocessConfig]
+) -> np.ndarray:
+    """The DSB score of one image's instances under each of ``configs``: masks computed
+    once per ``mask_threshold``, seeds once per ``(marker_threshold, split_h)``."""
+    probs = prob[None] if prob.ndim == 2 else prob.astype(np.float32)
+    core = core_probability(probs)
+    masks: dict[float, np.ndarray] = {}
+    scores = np.empty(len(configs))
+    seed_key, seeds = None, None
+    # visit configs grouped by their seeds, so one set of seeds is held at a time
+    order = sorted(range(len(configs)), key=lambda k: _seed_key(configs[k]))
+    for index in order:
+        config = configs[index]
+        if config.mask_threshold not in masks:
+            masks[config.mask_threshold] = foreground_mask(probs, config)
+        if _seed_key(config) != seed_key:
+            seed_key, seeds = _seed_key(config), markers_from_probability(core, config)
+        labels = grow_instances(probs, masks[config.mask_threshold], *seeds, config)
+        scores[index] = dsb_score(truth, labels)
+    return scores
+
+
+def _seed_key(config: PostprocessConfig) -> tuple[float, float]:
+    return (config.marker_threshold, config.split_h)
+
+
+def _image_scores_job(job: tuple) -> np.ndarray:
+    return image_scores(*job)
+
+
+def score_table(
     probs: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
-    config: PostprocessConfig,
-    categories: dict[str, str] | None = None,
-) -> float:
-    """Mean over categories of the mean DSB score of their images (one group without
-    ``categories``)."""
-    scores: dict[str, list[float]] = {}
-    for image_id, prob in probs.items():
-        group = (categories or {}).get(image_id, "all")
-        score = dsb_score(labels[image_id], instances_from_probability(prob, config))
-        scores.setdefault(group, []).append(score)
-    return float(np.mean([np.mean(values) for values in scores.values()]))
+    configs: list[PostprocessConfig],
+    threads: int = 1,
+) -> dict[str, np.ndarray]:
+    """Per image id, the DSB score under each of ``configs`` (:func:`image_scores`), images
+    spread over ``threads`` worker processes; progress is logged."""
+    ids = sorted(probs)
+    jobs = ((probs[i], labels[i], configs) for i in ids)
+    start, table = time.perf_counter(), {}
+    if threads > 1 and len(ids) > 1:
+        # spawn, not fork: the parent holds torch's OpenMP threads
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(threads, mp_context=context) as pool:
+            results = pool.map(_image_scores_job, jobs)
+            table = _collect(ids, results, len(configs), start)
+    else:
+        table = _collect(ids, map(_image_scores_job, jobs), len(configs), start)
+    return table
+
+
+def _collect(ids, results, n_configs: int, start: float) -> dict[str, np.ndarray]:
+    table = {}
+    for done, (image_id, scores) in enumerate(zip(ids, results, strict=True), start=1):
+        table[image_id] = scores
+        if done % max(1, len(ids) // 10) == 0 or done == len(ids):
+            log.info(
+                "scored %d/%d validation images x %d threshold sets in %.1f s",
+                done,
+                len(ids),
+                n_configs,
+                time.perf_counter() - start,
+            )
+    return table
+
+
+def grid_configs(base: PostprocessConfig, grid: dict[str, list]) -> list[PostprocessConfig]:
+    """Every combination of ``grid`` values (fields of ``base``), in grid order."""
+    unknown = set(grid) - set(asdict(base))
+    if unknown:
+        raise NucsegInputError(f"postprocess.tune: unknown field {sorted(unknown)[0]!r}")
+    names = list(grid)
+    return [
+        replace(base, **dict(zip(names, values, strict=True)))
+        for values in itertools.product(*(grid[n] for n in names))
+    ]
 
 
 def grid_search(
@@ -91,26 +190,31 @@ def grid_search(
     base: PostprocessConfig,
     grid: dict[str, list],
     categories: dict[str, str] | None = None,
-) -> tuple[PostprocessConfig, list[dict]]:
-    """The combination of ``grid`` values (fields of ``base``) with the best
-    :func:`balanced_score` (ties: the first in grid order); returns it and one row per
-    combination."""
-    unknown = set(grid) - set(asdict(base))
-    if unknown:
-        raise NucsegInputError(f"postprocess.tune: unknown field {sorted(unknown)[0]!r}")
-    names = list(grid)
-    rows, best, best_score = [], base, -1.0
-    for values in itertools.product(*(grid[n] for n in names)):
-        config = replace(base, **dict(zip(names, values, strict=True)))
-        score = balanced_score(probs, labels, config, categories)
-        rows.append({**dict(zip(names, values, strict=True)), "dsb": round(score, 6)})
-        if score > best_score:
-            best, best_score = config, score
-    return best, rows
+    threads: int = 1,
+) -> tuple[PostprocessConfig, list[dict], float, dict[str, float]]:
+    """The combination of ``grid`` values with the best category-balanced score
+    (:func:`balanced_mean`; ties: the first in grid order); returns it, one row per
+    combination, the score of ``base`` itself and the best combination's mean score per
+    category (one group ``all`` without ``categories``)."""
+    configs = grid_configs(base, grid)
+    table = score_table(probs, labels, [base, *configs], threads)
+    means = balanced_mean(table, categories)
+    base_score, grid_scores = float(means[0]), means[1:]
+    best = int(np.argmax(grid_scores))  # first maximum: grid order breaks ties
+    rows = [
+        {name: getattr(config, name) for name in grid} | {"dsb": round(float(score), 6)}
+        for config, score in zip(configs, grid_scores, strict=True)
+    ]
+    by_category: dict[str, list[float]] = {}
+    for image_id, scores in table.items():
+        group = (categories or {}).get(image_id, "all")
+        by_category.setdefault(group, []).append(float(scores[1 + best]))
+    per_category = {k: round(float(np.mean(v)), 6) for k, v in sorted(by_category.items())}
+    return configs[best], rows, base_score, per_category
 
 
 def tune_thresholds(
-    model_paths: list[str],
+    member_maps: list[Path | str],
     weights: list[float] | None,
     fold_dir: Path | str,
     out_path: Path | str,
@@ -119,23 +223,28 @@ def tune_thresholds(
     grid: dict[str, list] | None = None,
     categories: dict[str, str] | None = None,
     vote: bool = False,
-    predict: PredictConfig = PredictConfig(),
     threads: int = 1,
 ) -> dict:
-    """Tune the post-processing of one ensemble on a fold's validation images; write
+    """Tune the post-processing of one model or ensemble on a fold's validation images
+    from its members' validation maps (:func:`predict_validation`); write
     ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
-    scores category-balanced (:func:`balanced_score`) when ``categories`` are given."""
-    torch.set_num_threads(max(1, threads))
-    images, labels = load_validation(fold_dir)
-    probs = predict_members(model_paths, weights, images, predict, vote=vote)
-    default = balanced_score(probs, labels, base, categories)
-    best, rows = grid_search(probs, labels, base, grid or DEFAULT_GRID, categories)
+    scores category-balanced (:func:`balanced_mean`) when ``categories`` are given."""
+    _, labels = load_validation(fold_dir)
+    probs = weighted_mean([load_arrays(p) for p in member_maps], weights, vote)
+    if sorted(probs) != sorted(labels):
+        raise NucsegInputError(
+            f"{member_maps[0]}: its validation maps are not of the images of {fold_dir}"
+        )
+    best, rows, default, per_category = grid_search(
+        probs, labels, base, grid or DEFAULT_GRID, categories, threads
+    )
     tuned = max(r["dsb"] for r in rows)
     result = {
         "postprocess": asdict(best),
         "valid_dsb_default": round(default, 6),
         "valid_dsb_tuned": round(tuned, 6),
-        "n_images": len(images),
+        "valid_dsb_by_category": per_category,
+        "n_images": len(probs),
         "fold": str(fold_dir),
         "grid": rows,
     }
@@ -146,6 +255,6 @@ def tune_thresholds(
         default,
         tuned,
         asdict(best),
-        len(images),
+        len(probs),
     )
     return result

@@ -27,6 +27,18 @@ def _check_references():
                     f"config: datasets.{version}.sources names unknown source '{source}'"
                 )
     for model, spec in config["models"].items():
+        if "pretrained" in spec and "dataset" not in spec:
+            continue
+        if "pretrained" in spec and set(spec) & {
+            "net",
+            "train",
+            "loss",
+            "augment",
+            "init",
+        }:
+            raise WorkflowError(
+                f"config: models.{model} is pretrained (used as shipped): it takes no net, train, loss, augment or init"
+            )
         if spec["dataset"] not in config["datasets"]:
             raise WorkflowError(
                 f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'"
@@ -36,12 +48,26 @@ def _check_references():
             raise WorkflowError(
                 f"config: models.{model}.fold is {spec['fold']} but dataset {spec['dataset']} has {n_folds} fold(s)"
             )
+    for ensemble, spec in ENTRIES.items():
+        if spec.get("method", "mean") == "vote" or len(spec["models"]) > 1:
+            if not any(
+                "dataset" in config["models"][m.removesuffix(".last")]
+                for m in spec["models"]
+                if m.removesuffix(".last") in config["models"]
+            ):
+                raise WorkflowError(
+                    f"config: ensembles.{ensemble} has no member with a dataset to tune its thresholds on; give one of its models dataset and fold"
+                )
     for ensemble, spec in config["ensembles"].items():
         for member in spec["models"]:
             model = member.removesuffix(".last")
             if model not in config["models"]:
                 raise WorkflowError(
                     f"config: ensembles.{ensemble}.models names unknown model '{model}'"
+                )
+            if member.endswith(".last") and "pretrained" in config["models"][model]:
+                raise WorkflowError(
+                    f"config: ensembles.{ensemble}.models names '{member}', but pretrained model '{model}' ships one checkpoint"
                 )
         weights = spec.get("weights")
         if weights is not None and len(weights) != len(spec["models"]):
@@ -166,8 +192,56 @@ def member_predictions(wildcards):
     ]
 
 
+PRETRAINED = {
+    name: spec["pretrained"]
+    for name, spec in config["models"].items()
+    if "pretrained" in spec
+}
+TRAINED = [name for name in config["models"] if name not in PRETRAINED]
+
+
 def first_member_model(wildcards):
-    return member_checkpoint(ensemble_members(wildcards)[0])[0]
+    """The first member with a dataset: whose validation fold the entry is tuned on."""
+    models = [member_checkpoint(m)[0] for m in ensemble_members(wildcards)]
+    return next(m for m in models if "dataset" in config["models"][m])
+
+
+def init_weights(wildcards):
+    """The checkpoint a model's training starts from (config ``init``), if any."""
+    init = config["models"][wildcards.model].get("init")
+    if init is None:
+        return []
+    return str(Path(init) / "model.pt") if Path(init).suffix != ".pt" else init
+
+
+def tuning_inputs(wildcards):
+    """What tuning an entry reads: for an ensemble of one model's best checkpoint, that
+    model's thresholds (nothing to tune again); otherwise its members' maps of the first
+    member's validation fold, the fold and the manifest (for the categories)."""
+    spec = ENTRIES[wildcards.ensemble]
+    members = spec["models"]
+    if wildcards.ensemble in PRETRAINED:
+        return {"reuse": str(Path(PRETRAINED[wildcards.ensemble]) / "thresholds.json")}
+    if (
+        wildcards.ensemble not in config["models"]
+        and len(members) == 1
+        and member_checkpoint(members[0])[1] == "model"
+        and spec.get("method", "mean") == "mean"
+    ):
+        return {"reuse": f"results/thresholds/{members[0]}.json"}
+    model = first_member_model(wildcards)
+    spec = config["models"][model]
+    version, fold = spec["dataset"], spec.get("fold", 0)
+    return {
+        "maps": [
+            "results/validation/{}/{}-{}-{}.npz".format(
+                *member_checkpoint(m), version, fold
+            )
+            for m in members
+        ],
+        "fold": model_fold_dir(model),
+        "manifest": model_manifest(model),
+    }
 
 
 def ensemble_weights(wildcards):

@@ -17,13 +17,36 @@ rule ensemble_shard:
         "../scripts/ensemble_shard.py"
 
 
+rule predict_validation:
+    """Probability maps of one model checkpoint on the validation images of a fold, as at
+    test time; computed once, read by the tuning of every entry that uses the checkpoint.
+    """
+    input:
+        model="results/models/{model}/{checkpoint}.pt",
+        fold="results/datasets/{version}/folds/{fold}",
+    output:
+        keep_or_temp("results/validation/{model}/{checkpoint}-{version}-{fold}.npz"),
+    log:
+        "results/logs/predict_validation/{model}-{checkpoint}-{version}-{fold}.log",
+    benchmark:
+        "results/benchmarks/predict_validation/{model}-{checkpoint}-{version}-{fold}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        predict=config["predict"],
+    script:
+        "../scripts/predict_validation.py"
+
+
 rule tune_thresholds:
     """Grid-search the post-processing thresholds of one model or ensemble on the validation
-    images of its (first) model's fold."""
+    images of its (first) model's fold, from its members' validation maps; an ensemble of
+    one model's best checkpoint takes that model's thresholds."""
     input:
-        models=member_checkpoints,
-        fold=lambda wc: model_fold_dir(first_member_model(wc)),
-        manifest=lambda wc: model_manifest(first_member_model(wc)),
+        unpack(tuning_inputs),
     output:
         "results/thresholds/{ensemble}.json",
     log:
@@ -31,15 +54,12 @@ rule tune_thresholds:
     benchmark:
         "results/benchmarks/tune_thresholds/{ensemble}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../../envs/data.yaml"
     threads: 2
-    resources:
-        gpu=1,
     params:
         weights=ensemble_weights,
         vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
         postprocess=config["postprocess"],
-        predict=config["predict"],
     script:
         "../scripts/tune_thresholds.py"
 

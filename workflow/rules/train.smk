@@ -3,6 +3,7 @@ rule train_model:
     input:
         manifest=lambda wc: f"results/datasets/{dataset_of(wc)}/manifest.tsv",
         fold=fold_dir_of,
+        init=init_weights,
     output:
         model="results/models/{model}/model.pt",
         last="results/models/{model}/last.pt",
@@ -22,6 +23,8 @@ rule train_model:
         "results/logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(TRAINED) or "(?!)",
     conda:
         "../../envs/torch.yaml"
     threads: lambda wc: config["models"][wc.model].get("threads", 2)
@@ -35,3 +38,45 @@ rule train_model:
         checkpoints="results/checkpoints/{model}",
     script:
         "../scripts/train_model.py"
+
+
+rule install_pretrained:
+    """A shipped model (config ``models.<name>.pretrained``) used as it is: its checkpoint
+    is copied where trained models' checkpoints go."""
+    input:
+        lambda wc: str(Path(PRETRAINED[wc.model]) / "model.pt"),
+    output:
+        "results/models/{model}/model.pt",
+    log:
+        "results/logs/install_pretrained/{model}.log",
+    wildcard_constraints:
+        model="|".join(PRETRAINED) or "(?!)",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "cp {input} {output} 2> {log}"
+
+
+rule export_model:
+    """A trained model as a shipped-model folder (weights, tuned thresholds, log, curve,
+    model card); copy it to resources/models/<name>/ to ship it."""
+    input:
+        model="results/models/{model}/model.pt",
+        log_table="results/models/{model}/train_log.tsv",
+        curve="results/models/{model}/learning_curve.png",
+        thresholds="results/thresholds/{model}.json",
+        manifest=lambda wc: f"results/datasets/{dataset_of(wc)}/manifest.tsv",
+        fold=fold_dir_of,
+    output:
+        directory("results/export/{model}"),
+    log:
+        "results/logs/export_model/{model}.log",
+    wildcard_constraints:
+        model="|".join(TRAINED) or "(?!)",
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        config_files=[str(f) for f in workflow.configfiles],
+        licences=lambda wc: config["models"][wc.model].get("data_licences", ""),
+    script:
+        "../scripts/export_model.py"

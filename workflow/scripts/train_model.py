@@ -23,6 +23,7 @@ def main(snakemake):
         postprocess=PostprocessConfig.from_config(snakemake.params.postprocess),
         normalize=NormalizeConfig(**snakemake.params.normalize),
         threads=snakemake.threads,
+        init=snakemake.input.init or None,
     )
 
 

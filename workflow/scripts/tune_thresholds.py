@@ -1,15 +1,22 @@
-"""Tune the post-processing thresholds of one model or ensemble on its validation fold."""
+"""Tune the post-processing thresholds of one model or ensemble on its validation fold
+(or take over the thresholds of the one model an ensemble holds)."""
+
+import shutil
 
 from nucseg.datasets import read_manifest
+from nucseg.io.atomic import atomic_path
 from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import PredictConfig
 from nucseg.scripting import run_script
 from nucseg.tuning import tune_thresholds
 
 
 def main(snakemake):
+    if "reuse" in snakemake.input.keys():
+        with atomic_path(snakemake.output[0]) as tmp:
+            shutil.copyfile(snakemake.input.reuse, tmp)
+        return
     tune_thresholds(
-        list(snakemake.input.models),
+        list(snakemake.input.maps),
         snakemake.params.weights,
         snakemake.input.fold,
         snakemake.output[0],
@@ -17,7 +24,6 @@ def main(snakemake):
         grid=snakemake.params.postprocess.get("grid"),
         categories=dict(read_manifest(snakemake.input.manifest)[["id", "category"]].values),
         vote=snakemake.params.vote,
-        predict=PredictConfig.from_config(snakemake.params.predict),
         threads=snakemake.threads,
     )
 

@@ -1,0 +1,159 @@
+"""A trained model as one self-contained folder (``resources/models/<name>/``), like
+StarDist's and Cellpose's shipped models.
+
+Layout::
+
+    model.pt          weights + network config + the normalisation and nucleus size it
+                      was trained at (loads with ``torch.load(weights_only=True)``)
+    thresholds.json   post-processing thresholds tuned on the validation fold, with the
+                      validation DSB score overall and per category
+    train_log.tsv     the epoch log; learning_curve.png its plot
+    README.md         the model card: data and licence, folds, epochs, wall time, hardware,
+                      validation score per category, the command and commit that made it
+
+``nucseg predict --model <folder>`` uses it as it is; config ``models.<name>.pretrained``
+puts it in an ensemble without training; ``models.<name>.init`` fine-tunes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nucseg.datasets import fold_side_ids, read_manifest
+from nucseg.io.atomic import atomic_directory
+from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.predict import read_checkpoint
+
+#: files of a shipped model folder
+MODEL_FILES = ("model.pt", "thresholds.json", "train_log.tsv", "learning_curve.png", "README.md")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the card says about how the model was made."""
+
+    command: str
+    commit: str
+    config_files: str
+    data_licences: str
+
+
+def training_nucleus_diameter(manifest_path: Path | str, fold_dir: Path | str) -> float:
+    """Median over the training images of the fold of their mean nucleus's equivalent
+    diameter (pixels): the scale the network learned nuclei at."""
+    manifest = read_manifest(manifest_path).set_index("id")
+    areas = manifest.loc[fold_side_ids(fold_dir, "train"), "mean_nucleus_area"].to_numpy(float)
+    return round(float(np.median(2 * np.sqrt(areas[areas > 0] / np.pi))), 2)
+
+
+def export_model(
+    model_dir: Path | str,
+    thresholds_path: Path | str,
+    manifest_path: Path | str,
+    fold_dir: Path | str,
+    out_dir: Path | str,
+    *,
+    name: str,
+    provenance: Provenance,
+) -> None:
+    """Write the shipped-model folder of the trained model in ``model_dir`` (``model.pt``,
+    ``train_log.tsv``, ``learning_curve.png``) with its tuned ``thresholds_path``."""
+    model_dir = Path(model_dir)
+    payload = read_checkpoint(model_dir / "model.pt")
+    payload["nucleus_diameter"] = training_nucleus_diameter(manifest_path, fold_dir)
+    thresholds = json.loads(Path(thresholds_path).read_text())
+    log = pd.read_csv(model_dir / "train_log.tsv", sep="\t")
+    manifest = read_manifest(manifest_path).set_index("id")
+    split = {side: fold_side_ids(fold_dir, side) for side in ("train", "valid")}
+    with atomic_directory(out_dir) as tmp:
+        torch.save(payload, tmp / "model.pt")
+        shutil.copyfile(thresholds_path, tmp / "thresholds.json")
+        shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
+        shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
+        card = model_card(name, payload, thresholds, log, manifest, split, provenance)
+        (tmp / "README.md").write_text(card)
+
+
+def _counts(manifest: pd.DataFrame, ids: list[str]) -> str:
+    rows = manifest.loc[ids].groupby(["source", "category"]).size()
+    return ", ".join(f"{source} {category} {n}" for (source, category), n in rows.items())
+
+
+def model_card(
+    name: str,
+    payload: dict,
+    thresholds: dict,
+    log: pd.DataFrame,
+    manifest: pd.DataFrame,
+    split: dict[str, list[str]],
+    provenance: Provenance,
+) -> str:
+    """The model card (Markdown) of a shipped model."""
+    net = ModelConfig(**payload["net"])
+    parameters = count_parameters(build_model(net))
+    best = log.loc[log["valid_dsb"].idxmax()]
+    per_category = thresholds.get("valid_dsb_by_category", {})
+    score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
+    post = thresholds["postprocess"]
+    return f"""# {name}: nucleus instance segmentation ({net.arch}, {parameters / 1e6:.2f} M parameters)
+
+Finds every nucleus in fluorescence, brightfield and H&E images and separates touching ones
+(semantic + contour + marker heads, marker-controlled watershed).  Trained by nucseg on real
+annotated images; one folder that loads alone.
+
+## Use
+```bash
+nucseg predict --model resources/models/{name} IMAGES_OR_FOLDER --out OUT_DIR
+```
+In a workflow config: `models: {{{name}: {{pretrained: resources/models/{name}}}}}` (an ensemble
+member, not trained again) or `init: resources/models/{name}` in a model with the same `net`
+(fine-tuning).  Inputs: any PNG/TIFF/JPEG, 8- or 16-bit, gray or RGB(A); each image is
+normalised as in training (`{payload.get("normalize", {})}`): category detected, nuclei made
+bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE submission.
+
+## Data and licence
+- Training: {len(split["train"])} images ({_counts(manifest, split["train"])}).
+- Validation (held out, best epoch and thresholds chosen on it): {len(split["valid"])} images
+  ({_counts(manifest, split["valid"])}).
+- Folds: grouped by origin image (crops of one tile never on both sides), stratified by
+  category; near-duplicate tiles of one acquisition are not detected (the DSB2018 ids do
+  not tell), so validation scores are optimistic for unseen acquisitions.
+- {provenance.data_licences}
+
+## Training
+- Network: `{json.dumps(payload["net"])}`
+- Best epoch {int(best["epoch"])} of {int(log["epoch"].max())} (validation DSB
+  {best["valid_dsb"]:.3f} with the training-time thresholds); precision
+  {payload.get("precision", "fp32")}; training wall time {log["seconds"].sum() / 60:.0f} min on
+  {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads, no GPU).
+- Trained at a median nucleus diameter of {payload["nucleus_diameter"]} px; `nucseg predict`
+  can rescale images whose nuclei are far from it.
+
+## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
+| category | DSB score |
+| --- | --- |
+{score_rows}
+| balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
+
+Thresholds (`thresholds.json`): mask {post["mask_threshold"]}, marker
+{post["marker_threshold"]}, split h {post["split_h"]}, min size {post["min_size"]}.
+
+## Limits
+Validation images come from the same acquisitions as training images; images of kinds not
+in the training data (e.g. other stains, phase contrast, 3-D) may fail.  Nuclei much smaller
+than ~8 px or larger than ~80 px across are outside what it saw.
+
+## How it was made
+```bash
+{provenance.command}
+```
+Commit `{provenance.commit}`, config `{provenance.config_files}`.
+"""

@@ -1,0 +1,31 @@
+"""Write the shipped-model folder of one trained model."""
+
+import shlex
+from pathlib import Path
+
+from nucseg.export import Provenance, export_model
+from nucseg.provenance import code_version
+from nucseg.scripting import run_script
+
+
+def main(snakemake):
+    out = snakemake.output[0]
+    configs = " ".join(f"--configfile {shlex.quote(f)}" for f in snakemake.params.config_files[1:])
+    command = f".venv/bin/snakemake --cores 2 {out} {configs}".strip()
+    export_model(
+        Path(snakemake.input.model).parent,
+        snakemake.input.thresholds,
+        snakemake.input.manifest,
+        snakemake.input.fold,
+        out,
+        name=snakemake.wildcards.model,
+        provenance=Provenance(
+            command=f"{command}\ncp -r {out} resources/models/{snakemake.wildcards.model}",
+            commit=code_version(Path.cwd()),
+            config_files=", ".join(snakemake.params.config_files),
+            data_licences=snakemake.params.licences,
+        ),
+    )
+
+
+run_script(main, snakemake)  # noqa: F821

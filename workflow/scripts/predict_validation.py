@@ -1,0 +1,18 @@
+"""Predict the validation images of a fold with one model checkpoint."""
+
+from nucseg.predict import PredictConfig
+from nucseg.scripting import run_script
+from nucseg.tuning import predict_validation
+
+
+def main(snakemake):
+    predict_validation(
+        snakemake.input.model,
+        snakemake.input.fold,
+        snakemake.output[0],
+        config=PredictConfig.from_config(snakemake.params.predict),
+        threads=snakemake.threads,
+    )
+
+
+run_script(main, snakemake)  # noqa: F821
