@@ -103,7 +103,8 @@ def model_card(
     per_category = thresholds.get("valid_dsb_by_category", {})
     score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
     post = thresholds["postprocess"]
-    return f"""# {name}: nucleus instance segmentation ({net.arch}, {parameters / 1e6:.2f} M parameters)
+    size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
+    return f"""# {name}: nucleus instance segmentation ({size})
 
 Finds every nucleus in fluorescence, brightfield and H&E images and separates touching ones
 (semantic + contour + marker heads, marker-controlled watershed).  Trained by nucseg on real
