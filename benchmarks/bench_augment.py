@@ -6,9 +6,12 @@ displacement field (the classic Simard et al. elastic recipe most Kaggle kernels
 1 for the image and 0 for the targets.  Both do the same kinds of work per pixel.
 
     .venv/bin/python benchmarks/bench_augment.py
+    .venv/bin/python benchmarks/bench_augment.py --quick    # seconds: batch 2 at 64x64 (CI)
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 import torch
@@ -41,10 +44,14 @@ def scipy_loop(rng, images: np.ndarray, targets: np.ndarray, alpha=2.0, sigma=8.
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 2 at 64x64 (CI)")
+    args = parser.parse_args()
+    batch, size = (2, 64) if args.quick else (8, 256)
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
-    images = rng.random((8, 1, 256, 256), dtype=np.float32)
-    targets = (rng.random((8, 4, 256, 256)) > 0.5).astype(np.float32)
+    images = rng.random((batch, 1, size, size), dtype=np.float32)
+    targets = (rng.random((batch, 4, size, size)) > 0.5).astype(np.float32)
     generator = torch.Generator().manual_seed(0)
     ours = best_of(
         lambda: augment_batch(
@@ -52,7 +59,7 @@ def main():
         )
     )
     base = best_of(lambda: scipy_loop(rng, images, targets), repeats=2)
-    print("batch of 8 crops 256x256, 1 image + 4 target channels, 2 threads")
+    print(f"batch of {batch} crops {size}x{size}, 1 image + 4 target channels, 2 threads")
     print(f"nucseg.augment.augment_batch (geometry + elastic + intensity): {ours * 1e3:.1f} ms")
     print(f"per-sample scipy affine_transform + map_coordinates loop: {base * 1e3:.1f} ms")
     print(f"ratio: x{base / ours:.1f}")

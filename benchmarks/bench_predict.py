@@ -8,6 +8,7 @@ post-processing milliseconds per 256x256 image for 1-head and 3-head maps.
 ensemble with and without TTA, with the config's and with the tuned thresholds.
 
     .venv/bin/python benchmarks/bench_predict.py speed
+    .venv/bin/python benchmarks/bench_predict.py speed --quick    # seconds: tiny sizes (CI)
     .venv/bin/python benchmarks/bench_predict.py demo
 """
 
@@ -59,18 +60,20 @@ def conv_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
     return total
 
 
-def speed(threads: int) -> None:
+def speed(threads: int, quick: bool = False) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(ModelConfig()).eval()
-    batch = torch.rand(8, 1, 256, 256)
-    flops = conv_flops(model, (1, 1, 256, 256))
+    size, n_maps = (64, 2) if quick else (256, 12)
+    model = build_model(ModelConfig(base_width=4, depth=2) if quick else ModelConfig()).eval()
+    batch = torch.rand(8, 1, size, size)
+    flops = conv_flops(model, (1, 1, size, size))
     with torch.inference_mode():
         model(batch)
         seconds = best_of(lambda: model(batch), repeats=3)
-    a = torch.rand(4096, 4096)
+    side = 512 if quick else 4096
+    a = torch.rand(side, side)
     matmul = best_of(lambda: a @ a, repeats=3)
-    matmul_rate = 2 * 4096**3 / matmul
+    matmul_rate = 2 * side**3 / matmul
     ghz = (
         float(
             next(line for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")).split(":")[1]
@@ -79,14 +82,15 @@ def speed(threads: int) -> None:
     )
     nominal = threads * ghz * 1e9 * 64
     rate = 8 * flops / seconds
-    print(f"UNet-16/4 inference, batch 8 at 256x256, {threads} threads: {8 / seconds:.1f} img/s")
+    name = f"UNet-{model.config.base_width}/{model.config.depth}"
+    print(f"{name} inference, batch 8 at {size}x{size}, {threads} threads: {8 / seconds:.1f} img/s")
     print(
         f"  {flops / 1e9:.2f} GFLOP per image -> {rate / 1e9:.1f} GFLOP/s = "
-        f"{100 * rate / matmul_rate:.0f} % of a 4096^2 FP32 matmul ({matmul_rate / 1e9:.0f} "
+        f"{100 * rate / matmul_rate:.0f} % of a {side}^2 FP32 matmul ({matmul_rate / 1e9:.0f} "
         f"GFLOP/s), {100 * rate / nominal:.0f} % of the nominal peak ({nominal / 1e9:.0f})"
     )
     images = generate(
-        SynthConfig(n_images=12, seed=5, shapes=((256, 256),), shape_weights=(1.0,)), "p"
+        SynthConfig(n_images=n_maps, seed=5, shapes=((size, size),), shape_weights=(1.0,)), "p"
     )
     for heads in (1, 3):
         maps = []
@@ -97,7 +101,8 @@ def speed(threads: int) -> None:
             lambda maps=maps: [instances_from_probability(m) for m in maps], repeats=3
         )
         print(
-            f"post-processing, {heads}-head maps, 256x256: {1e3 * per_image / len(maps):.1f} "
+            f"post-processing, {heads}-head maps, {size}x{size}: "
+            f"{1e3 * per_image / len(maps):.1f} "
             "ms per image"
         )
 
@@ -152,9 +157,10 @@ def main():
     parser.add_argument("what", choices=["speed", "demo"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--root", type=Path, default=Path("."))
+    parser.add_argument("--quick", action="store_true", help="speed at tiny sizes (CI)")
     args = parser.parse_args()
     if args.what == "speed":
-        speed(args.threads)
+        speed(args.threads, args.quick)
     else:
         torch.set_num_threads(args.threads)
         demo(args.root)

@@ -7,9 +7,12 @@ Baselines, measured in the same run on the same generated images:
   its per-threshold TP/FP/FN loop.
 
     .venv/bin/python benchmarks/bench_rle_metric.py
+    .venv/bin/python benchmarks/bench_rle_metric.py --quick    # seconds: 2 small images (CI)
 """
 
 from __future__ import annotations
+
+import argparse
 
 import numpy as np
 from timing import best_of
@@ -46,10 +49,16 @@ def dsb_histogram2d(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def main() -> None:
-    images = generate(
-        SynthConfig(n_images=12, seed=7, shapes=((256, 256), (520, 696)), shape_weights=(0.5, 0.5)),
-        "bench",
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 images of 128x128 (CI)")
+    args = parser.parse_args()
+    if args.quick:
+        config = SynthConfig(n_images=2, seed=7, shapes=((128, 128),), shape_weights=(1.0,))
+    else:
+        config = SynthConfig(
+            n_images=12, seed=7, shapes=((256, 256), (520, 696)), shape_weights=(0.5, 0.5)
+        )
+    images = generate(config, "bench")
     truths = [i.instance_labels for i in images]
     # a plausible prediction: each truth shifted by one pixel
     preds = [np.roll(t, 1, axis=1) for t in truths]

@@ -6,7 +6,8 @@ for a network, and the share of each step spent preparing data (crop + augmentat
 budget; prints the best validation DSB score of each (needs a built fold, e.g.
 ``snakemake --cores 2 results/datasets/v2/folds/0``).
 
-    .venv/bin/python benchmarks/bench_train.py throughput
+    .venv/bin/python benchmarks/bench_train.py throughput [--precision fp32]
+    .venv/bin/python benchmarks/bench_train.py throughput --quick    # seconds (CI)
     .venv/bin/python benchmarks/bench_train.py compare --budget 300
 """
 
@@ -23,21 +24,27 @@ import torch
 from nucseg.augment import AugmentConfig, augment_batch, sample_crops
 from nucseg.losses import LossConfig, segmentation_loss
 from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.precision import autocast, autocast_dtype, channels_last, precision_name
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import TrainConfig, TrainPaths, load_train_data, target_indices, train_model
 
 
-def throughput(arch: str, steps: int, threads: int) -> None:
+def throughput(
+    arch: str, steps: int, threads: int, precision: str, crop: int = 256, width: int = 16
+) -> None:
+    """Training steps as nucseg.train runs them (autocast per ``precision``, channels-last)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = ModelConfig(arch=arch)
+    net = ModelConfig(arch=arch, base_width=width, depth=4 if width >= 8 else 2)
     images = generate(
         SynthConfig(n_images=8, seed=1, shapes=((360, 360),), shape_weights=(1.0,)), "b"
     )
     pixels = [(i.pixels[..., :3].max(2)[None] / 255).astype(np.float32) for i in images]
     targets = [compute_targets(i.instance_labels)[target_indices(net.heads)] for i in images]
-    model = build_model(net)
+    cpu = torch.device("cpu")
+    dtype = autocast_dtype(precision, cpu)
+    model = channels_last(build_model(net))
     optimizer = torch.optim.Adam(model.parameters())
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     weights = np.full(len(pixels), 1 / len(pixels))
@@ -46,17 +53,22 @@ def throughput(arch: str, steps: int, threads: int) -> None:
         if step == 2:
             data_seconds, start = 0.0, time.perf_counter()
         tick = time.perf_counter()
-        batch = sample_crops(rng, pixels, targets, weights, 8, 256)
+        batch = sample_crops(rng, pixels, targets, weights, 8, crop)
         inputs, target = augment_batch(generator, *batch, AugmentConfig())
+        inputs = channels_last(inputs)
         data_seconds += time.perf_counter() - tick
         optimizer.zero_grad()
-        loss, _ = segmentation_loss(model(inputs), target, net.heads, LossConfig())
+        with autocast(cpu, dtype):
+            output = model(inputs).float32()
+        loss, _ = segmentation_loss(output, target, net.heads, LossConfig())
         loss.backward()
         optimizer.step()
     total = time.perf_counter() - start
     print(
-        f"{arch}: {count_parameters(model) / 1e6:.2f} M params, {8 * steps / total:.2f} img/s "
-        f"at 256x256 on {threads} threads; data share {100 * data_seconds / total:.1f} %"
+        f"{arch}-{width}: {count_parameters(model) / 1e6:.2f} M params, "
+        f"{precision_name(dtype)}: {8 * steps / total:.2f} img/s at {crop}x{crop} on {threads} "
+        f"threads; data share {100 * data_seconds / total:.1f} %",
+        flush=True,
     )
 
 
@@ -95,13 +107,18 @@ def main():
     parser.add_argument("what", choices=["throughput", "compare"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per model")
     parser.add_argument("--fold", type=Path, default=Path("results/datasets/v2/folds/0"))
     parser.add_argument("--manifest", type=Path, default=Path("results/datasets/v2/manifest.tsv"))
+    parser.add_argument("--quick", action="store_true", help="throughput: 1 step, tiny (CI)")
     args = parser.parse_args()
     if args.what == "throughput":
         for arch in ("unet", "caunet", "camunet"):
-            throughput(arch, args.steps, args.threads)
+            if args.quick:
+                throughput(arch, 1, args.threads, args.precision, crop=48, width=4)
+            else:
+                throughput(arch, args.steps, args.threads, args.precision)
     else:
         compare(args.fold, args.manifest, args.budget, args.threads)
 

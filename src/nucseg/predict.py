@@ -18,6 +18,9 @@ from nucseg.io.arrays import save_arrays
 from nucseg.io.atomic import atomic_path
 from nucseg.models import ModelConfig, SegmentationNet, build_model
 from nucseg.precision import autocast, autocast_dtype, channels_last
+from nucseg.tuning import load_validation
+
+log = logging.getLogger(__name__)
 
 
 def select_device(preferred: str = "auto") -> torch.device:
@@ -285,7 +288,7 @@ def predict_shard(
         for i in ids
     }
     save_arrays(out_path, maps)
-    logging.getLogger(__name__).info(
+    log.info(
         "shard %d/%d: %d images, %d views, %.1f s",
         shard,
         n_shards,
@@ -293,3 +296,32 @@ def predict_shard(
         len(config.views),
         time.perf_counter() - start,
     )
+
+
+def predict_validation(
+    model_path: Path | str,
+    fold_dir: Path | str,
+    out_path: Path | str,
+    *,
+    config: PredictConfig = PredictConfig(),
+    threads: int = 1,
+    device: str = "auto",
+) -> None:
+    """Predict the validation images of a fold with one checkpoint, as at test time; write
+    float16 ``K x H x W`` maps keyed by image id (every tuning of that model reads them)."""
+    torch.set_num_threads(max(1, threads))
+    torch_device = select_device(device)
+    model = load_model(model_path, torch_device)
+    images, _ = load_validation(fold_dir)
+    start, maps = time.perf_counter(), {}
+    for done, (image_id, image) in enumerate(images.items(), start=1):
+        maps[image_id] = predict_probability(model, image, torch_device, config)
+        maps[image_id] = maps[image_id].astype(np.float16)
+        if done % max(1, len(images) // 10) == 0 or done == len(images):
+            log.info(
+                "predicted %d/%d validation images in %.1f s",
+                done,
+                len(images),
+                time.perf_counter() - start,
+            )
+    save_arrays(out_path, maps)

@@ -1,13 +1,13 @@
 """Post-processing thresholds tuned on a validation fold.
 
 Each model predicts the validation images of a materialised fold once
-(:func:`predict_validation`, rule ``predict_validation``); a model or ensemble averages its
-members' maps as at test time and a grid search over :class:`PostprocessConfig` fields
-picks the combination with the highest DSB score, averaged per category first and then
-over categories (so 16 crops of one histology tile do not outvote 6 fluorescence images:
-on the demo the plain mean chose thresholds that raised the validation score and lowered
-the test score of a UNet from 0.77 to 0.69).  The result is a JSON file that instance
-separation reads at test time.
+(:func:`nucseg.predict.predict_validation`, rule ``predict_validation``); a model or
+ensemble averages its members' maps as at test time and a grid search over
+:class:`PostprocessConfig` fields picks the combination with the highest DSB score,
+averaged per category first and then over categories (so 16 crops of one histology tile do
+not outvote 6 fluorescence images: on the demo the plain mean chose thresholds that raised
+the validation score and lowered the test score of a UNet from 0.77 to 0.69).  The result
+is a JSON file that instance separation reads at test time.
 
 The search does no work twice: per image, the foreground mask is computed once per
 ``mask_threshold`` and the seeds once per ``(marker_threshold, split_h)``; only the
@@ -26,12 +26,11 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from nucseg.datasets import fold_side_ids, load_normalized
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
-from nucseg.io.arrays import load_arrays, save_arrays
+from nucseg.io.arrays import load_arrays
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_tiff
 from nucseg.metrics import dsb_score
@@ -42,7 +41,6 @@ from nucseg.postprocess import (
     grow_instances,
     markers_from_probability,
 )
-from nucseg.predict import PredictConfig, load_model, predict_probability, select_device
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +60,6 @@ def load_validation(fold_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[s
     images = load_normalized(fold_dir / "valid" / "normalized", ids)
     labels = {i: read_tiff(fold_dir / "valid" / "labels" / f"{i}.tif") for i in ids}
     return images, labels
-
-
-def predict_validation(
-    model_path: Path | str,
-    fold_dir: Path | str,
-    out_path: Path | str,
-    *,
-    config: PredictConfig = PredictConfig(),
-    threads: int = 1,
-    device: str = "auto",
-) -> None:
-    """Predict the validation images of a fold with one checkpoint, as at test time; write
-    float16 ``K x H x W`` maps keyed by image id (every tuning of that model reads them)."""
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    model = load_model(model_path, torch_device)
-    images, _ = load_validation(fold_dir)
-    start, maps = time.perf_counter(), {}
-    for done, (image_id, image) in enumerate(images.items(), start=1):
-        maps[image_id] = predict_probability(model, image, torch_device, config)
-        maps[image_id] = maps[image_id].astype(np.float16)
-        if done % max(1, len(images) // 10) == 0 or done == len(images):
-            log.info(
-                "predicted %d/%d validation images in %.1f s",
-                done,
-                len(images),
-                time.perf_counter() - start,
-            )
-    save_arrays(out_path, maps)
 
 
 def balanced_mean(
@@ -226,7 +195,7 @@ def tune_thresholds(
     threads: int = 1,
 ) -> dict:
     """Tune the post-processing of one model or ensemble on a fold's validation images
-    from its members' validation maps (:func:`predict_validation`); write
+    from its members' validation maps (:func:`nucseg.predict.predict_validation`); write
     ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
     scores category-balanced (:func:`balanced_mean`) when ``categories`` are given."""
     _, labels = load_validation(fold_dir)

@@ -1,8 +1,7 @@
 """Predict the validation images of a fold with one model checkpoint."""
 
-from nucseg.predict import PredictConfig
+from nucseg.predict import PredictConfig, predict_validation
 from nucseg.scripting import run_script
-from nucseg.tuning import predict_validation
 
 
 def main(snakemake):
