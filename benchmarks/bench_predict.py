@@ -27,7 +27,7 @@ from timing import best_of
 
 from nucseg.datasets import load_normalized, read_manifest
 from nucseg.ensemble import weighted_mean
-from nucseg.io.kaggle import read_solution_csv
+from nucseg.io.kaggle import read_solutions
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
@@ -112,7 +112,9 @@ def demo(root: Path) -> None:
     manifest = read_manifest(root / "results/test/manifest.tsv")
     ids = manifest["id"].tolist()
     images = load_normalized(root / "results/test/normalized", ids)
-    truth = read_solution_csv(root / config["solution"])
+    solution = config["solution"]
+    paths = solution.values() if isinstance(solution, dict) else [solution]
+    truth = read_solutions([root / p for p in paths])
     entries = {m: {"models": [m]} for m in config["models"]} | config["ensembles"]
     cpu = torch.device("cpu")
     views = tuple(config["predict"]["tta_views"])

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from nucseg.errors import NucsegInputError
-from nucseg.submission import read_submission, score_images, write_submission
+from nucseg.submission import read_submission, score_images, summarize_scores, write_submission
 
 
 def test_submission_rows_and_empty_image(tmp_path):
@@ -60,3 +60,15 @@ def test_score_command_prints_every_summary_score(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "DSB score 1.0000 over 3 images" in printed and "PQ 1.0000" in printed
     assert len(pd.read_csv(tmp_path / "per_image.tsv", sep="\t")) == 3
+
+
+def test_scores_are_summarised_per_test_set_when_there_are_several():
+    truth = {"a": np.array([[1, 0], [0, 2]]), "b": np.array([[1, 1], [0, 0]])}
+    predicted = {"a": np.array([[1, 0], [0, 0]]), "b": np.array([[1, 1], [0, 0]])}
+    categories = {"a": "fluorescence", "b": "fluorescence"}
+    per_image = score_images(truth, predicted, categories, {"a": "real", "b": "generated"})
+    summary = summarize_scores(per_image).set_index(["source", "category"]).dsb
+    assert summary["all", "all"] == 0.75 and summary["all", "fluorescence"] == 0.75
+    assert summary["real", "all"] == 0.5 and summary["generated", "fluorescence"] == 1.0
+    one_set = summarize_scores(score_images(truth, predicted, categories))
+    assert set(one_set.source) == {"all"}  # one test set: no per-set rows

@@ -27,6 +27,7 @@ RULES = [
     "ensemble_shard",
     "predict_validation",
     "tune_thresholds",
+    "validation_scores",
     "separate_instances",
     "write_submission",
     "final_submission",
@@ -65,6 +66,12 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert run["packages"]["torch"].startswith("2.13")
     tuned = json.loads((workdir / "results/thresholds/final.json").read_text())
     assert len(tuned["grid"]) == 4 and 0 <= tuned["valid_dsb_tuned"] <= 1
+    cv = pd.read_csv(workdir / "results/validation_scores.tsv", sep="\t")
+    balanced = cv[cv.category == "balanced"].set_index("entry").valid_dsb
+    assert set(balanced.index) == {"unet16", "camunet4", "final"}
+    assert balanced["final"] == tuned["valid_dsb_tuned"]
+    per_category = cv[(cv.entry == "final") & (cv.category != "balanced")].valid_dsb
+    assert balanced["final"] == pytest.approx(per_category.mean(), abs=1e-5)
     log = pd.read_csv(workdir / "results/models/camunet4/train_log.tsv", sep="\t")
     assert list(log.epoch) == [1, 2] and {"loss_contour", "loss_marker"} <= set(log.columns)
     assert (workdir / "results/models/camunet4/learning_curve.png").stat().st_size > 0

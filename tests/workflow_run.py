@@ -13,11 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config() -> dict:
-    """The demo config shrunk to seconds: 2 tiny models (1 and 3 heads) and their ensemble."""
+    """The demo config shrunk to seconds on generated data: 2 tiny models (1 and 3 heads)
+    and their ensemble."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["synthetic"].update(
         n_train=6, n_test=3, shapes=[[64, 96], [151, 120]], n_monuseg_tiles=1, n_ctc_frames=4
     )
+    # generated Kaggle images only: the temporary folder has no shipped slice or model
+    config["sources"]["dsb_stage1_train"]["path"] = "resources/synthetic/stage1_train"
+    config["test_images"] = "resources/synthetic/stage1_test"
+    config["solution"] = "resources/synthetic/stage1_solution.csv"
     model = config["models"]["unet16"]
     model["net"].update(base_width=4, depth=2)
     model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)

@@ -284,25 +284,35 @@ def intensity_stats(
 
 
 def prepare_test_set(
-    test_root: Path | str, out_dir: Path | str, config: NormalizeConfig
+    test_roots: dict[str, Path | str], out_dir: Path | str, config: NormalizeConfig
 ) -> pd.DataFrame:
-    """Normalise a stage1_test folder into ``<out_dir>/normalized/`` plus ``manifest.tsv``."""
+    """Normalise one or more named stage1_test folders (``{source: folder}``) into
+    ``<out_dir>/normalized/`` plus ``manifest.tsv`` (id, source, category, size,
+    normalisation); an id in two folders is an error."""
     out_dir = Path(out_dir)
-    rows = []
-    for entry in list_stage1(test_root, require_masks=False):
-        image = read_image(entry.image_path)
-        normalized, category = normalize_image(image, config)
-        write_channels(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
-        rows.append(
-            {
-                "id": entry.image_id,
-                "category": category,
-                "height": normalized.shape[1],
-                "width": normalized.shape[2],
-                "normalization": config.describe(category),
-            }
-        )
-    manifest = pd.DataFrame(rows)
+    rows, seen = [], {}
+    for source, test_root in test_roots.items():
+        for entry in list_stage1(test_root, require_masks=False):
+            if entry.image_id in seen:
+                raise NucsegInputError(
+                    f"{entry.image_path}: image id {entry.image_id} is also in test set "
+                    f"{seen[entry.image_id]!r}; ids must be unique across test_images"
+                )
+            seen[entry.image_id] = source
+            image = read_image(entry.image_path)
+            normalized, category = normalize_image(image, config)
+            write_channels(normalized, out_dir / "normalized" / f"{entry.image_id}.tif")
+            rows.append(
+                {
+                    "id": entry.image_id,
+                    "source": source,
+                    "category": category,
+                    "height": normalized.shape[1],
+                    "width": normalized.shape[2],
+                    "normalization": config.describe(category),
+                }
+            )
+    manifest = pd.DataFrame(rows).sort_values("id", kind="stable")
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
 

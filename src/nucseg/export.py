@@ -8,6 +8,8 @@ Layout::
     thresholds.json   post-processing thresholds tuned on the validation fold, with the
                       validation DSB score overall and per category
     train_log.tsv     the epoch log; learning_curve.png its plot
+    split.tsv         every image id of the dataset version and its side (train / valid):
+                      what the model learned from, what it was validated on
     README.md         the model card: data and licence, folds, epochs, wall time, hardware,
                       validation score per category, the command and commit that made it
 
@@ -33,7 +35,14 @@ from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.predict import read_checkpoint
 
 #: files of a shipped model folder
-MODEL_FILES = ("model.pt", "thresholds.json", "train_log.tsv", "learning_curve.png", "README.md")
+MODEL_FILES = (
+    "model.pt",
+    "thresholds.json",
+    "train_log.tsv",
+    "learning_curve.png",
+    "split.tsv",
+    "README.md",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ def export_model(
         shutil.copyfile(thresholds_path, tmp / "thresholds.json")
         shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
         shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
+        shutil.copyfile(Path(fold_dir) / "split.tsv", tmp / "split.tsv")
         card = model_card(name, payload, thresholds, log, manifest, split, provenance)
         (tmp / "README.md").write_text(card)
 

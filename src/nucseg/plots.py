@@ -84,7 +84,7 @@ def write_overlays(
         chosen += ids[:per_category]
     for image_id in chosen:
         rgb = outline_overlay(
-            images[image_id], None if truth is None else truth[image_id], instances[image_id]
+            images[image_id], None if truth is None else truth.get(image_id), instances[image_id]
         )
         with atomic_path(Path(out_dir) / f"{categories[image_id]}-{image_id}.png") as tmp:
             plt.imsave(tmp, rgb, metadata={"Software": None})

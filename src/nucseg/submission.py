@@ -18,7 +18,7 @@ from nucseg.datasets import read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import load_arrays
 from nucseg.io.atomic import atomic_path
-from nucseg.io.kaggle import read_csv_columns, read_solution_csv
+from nucseg.io.kaggle import read_csv_columns, read_solutions
 from nucseg.io.tables import write_table
 from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.rle import decode_labels, encode_labels
@@ -67,27 +67,36 @@ def score_images(
     truth: dict[str, np.ndarray],
     predicted: dict[str, np.ndarray],
     categories: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per-image scores (:func:`nucseg.metrics.instance_scores`): nucleus counts, DSB score,
-    AP at IoU 0.5 and 0.75, F1 at 0.5, panoptic quality; one row per image of ``truth``."""
+    AP at IoU 0.5 and 0.75, F1 at 0.5, panoptic quality; one row per image of ``truth``,
+    with its test set (``source``) and category."""
     rows = [
         {
             "image_id": image_id,
+            "source": (sources or {}).get(image_id, "test"),
             "category": (categories or {}).get(image_id, "unknown"),
             **instance_scores(truth[image_id], predicted[image_id]),
         }
         for image_id in sorted(truth)
     ]
-    return pd.DataFrame(rows, columns=["image_id", "category", *SCORE_COLUMNS]).round(6)
+    return pd.DataFrame(rows, columns=["image_id", "source", "category", *SCORE_COLUMNS]).round(6)
 
 
 def summarize_scores(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean scores overall (``category='all'``) and per category, as ``image_id='mean'``
-    rows; nucleus counts are summed."""
-    groups = [("all", per_image)] + list(per_image.groupby("category", sort=True))
+    """Mean scores as ``image_id='mean'`` rows: overall (``source='all'``,
+    ``category='all'``), per category, and, when images come from several test sets, per
+    source and per source and category; nucleus counts are summed."""
+    groups = [("all", "all", per_image)]
+    groups += [("all", c, g) for c, g in per_image.groupby("category", sort=True)]
+    if per_image["source"].nunique() > 1:
+        for source, group in per_image.groupby("source", sort=True):
+            groups.append((source, "all", group))
+            groups += [(source, c, g) for c, g in group.groupby("category", sort=True)]
     rows = []
-    for name, group in groups:
-        row = {"image_id": "mean", "category": name}
+    for source, category, group in groups:
+        row = {"image_id": "mean", "source": source, "category": category}
         for column in SCORE_COLUMNS:
             values = group[column]
             row[column] = int(values.sum()) if column.startswith("n_") else float(values.mean())
@@ -115,23 +124,33 @@ def write_submission_from_shards(
 
 def score_submissions(
     submissions: dict[str, str],
-    solution_path: Path | str,
+    solution_paths: list[Path | str],
     manifest_path: Path | str,
     out_path: Path | str,
 ) -> pd.DataFrame:
-    """Score each named submission: per-image rows, then mean rows overall and per category."""
+    """Score each named submission against the union of the solution CSVs (test images
+    without a solution are not scored): per-image rows, then mean rows overall, per
+    category and per test set (:func:`summarize_scores`)."""
 
-    truth = read_solution_csv(solution_path)
-    categories = dict(zip(*read_manifest(manifest_path)[["id", "category"]].T.values, strict=True))
+    truth = read_solutions(solution_paths)
+    manifest = read_manifest(manifest_path).set_index("id")
+    categories = manifest["category"].to_dict()
+    sources = manifest["source"].to_dict() if "source" in manifest else None
     shapes = {image_id: labels.shape for image_id, labels in truth.items()}
     tables = []
     for name, path in submissions.items():
-        per_image = score_images(truth, read_submission(path, shapes), categories)
+        predicted = read_submission(path, {**_manifest_shapes(manifest), **shapes})
+        per_image = score_images(truth, predicted, categories, sources)
         table = pd.concat([per_image, summarize_scores(per_image)], ignore_index=True)
         table.insert(0, "ensemble", name)
         tables.append(table)
-        overall = table[(table.image_id == "mean") & (table.category == "all")].dsb.iloc[0]
+        overall = table[(table.image_id == "mean") & (table.source == "all")]
+        overall = overall[overall.category == "all"].dsb.iloc[0]
         log.info("%s: mean DSB score %.4f over %d images", name, overall, len(per_image))
     scores = pd.concat(tables, ignore_index=True)
     write_table(scores, out_path)
     return scores
+
+
+def _manifest_shapes(manifest: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    return {i: (int(r.height), int(r.width)) for i, r in manifest.iterrows()}

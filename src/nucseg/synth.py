@@ -20,7 +20,7 @@ Layout written by :func:`write_kaggle_stage1` (same as Kaggle's stage1_train / s
     <root>/<id>/images/<id>.png      # 8-bit RGBA / RGB / L
     <root>/<id>/masks/<mask_id>.png  # one 0/255 mask per nucleus (train only)
 
-and :func:`write_solution_csv` writes Kaggle's stage1_solution form
+and :func:`nucseg.io.kaggle.write_solution_csv` writes Kaggle's stage1_solution form
 ``ImageId,EncodedPixels,Height,Width`` (one row per nucleus).  :func:`write_monuseg` writes
 TCGA/MoNuSeg-like H&E tiles with Aperio XML polygons and :func:`write_ctc` a Cell Tracking
 Challenge-like 16-bit sequence with sparse ground truth (see :mod:`nucseg.io.sources`).
@@ -28,7 +28,6 @@ Challenge-like 16-bit sequence with sparse ground truth (see :mod:`nucseg.io.sou
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from scipy import ndimage as ndi
 from skimage.measure import find_contours
 
 from nucseg.io.atomic import atomic_path
-from nucseg.rle import encode_labels
+from nucseg.io.kaggle import write_solution_csv
 
 KINDS = ("fluorescence", "brightfield", "histology")
 
@@ -303,17 +302,6 @@ def write_kaggle_stage1(images: list[SynthImage], root: Path, *, with_masks: boo
             _save_png(mask, folder / "masks" / f"{hex_id(item.image_id, 'mask', label)}.png")
 
 
-def write_solution_csv(images: list[SynthImage], path: Path) -> None:
-    """Write Kaggle's stage1_solution form: ``ImageId,EncodedPixels,Height,Width`` per nucleus."""
-    with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["ImageId", "EncodedPixels", "Height", "Width"])
-        for item in sorted(images, key=lambda i: i.image_id):
-            height, width = item.instance_labels.shape
-            for rle in encode_labels(item.instance_labels).values():
-                writer.writerow([item.image_id, rle, height, width])
-
-
 def write_demo_sources(
     root: Path,
     *,
@@ -335,11 +323,12 @@ def write_demo_sources(
     if shape_weights is None:
         shape_weights = DEFAULT_SHAPE_WEIGHTS if shapes == DEFAULT_SHAPES else (1.0,) * len(shapes)
     common = {"seed": seed, "shapes": shapes, "shape_weights": tuple(shape_weights)}
-    train = generate(SynthConfig(n_images=n_train, **common), "train")
-    write_kaggle_stage1(train, root / "stage1_train", with_masks=True)
+    if n_train:  # 0 when real training images stand in for generated ones
+        train = generate(SynthConfig(n_images=n_train, **common), "train")
+        write_kaggle_stage1(train, root / "stage1_train", with_masks=True)
     test = generate(SynthConfig(n_images=n_test, **common), "test")
     write_kaggle_stage1(test, root / "stage1_test", with_masks=False)
-    write_solution_csv(test, root / "stage1_solution.csv")
+    write_solution_csv({i.image_id: i.instance_labels for i in test}, root / "stage1_solution.csv")
     if n_monuseg_tiles:
         write_monuseg(root / "monuseg", n_tiles=n_monuseg_tiles, seed=seed + 1)
     if n_ctc_frames:

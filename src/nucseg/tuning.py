@@ -26,6 +26,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from nucseg.datasets import fold_side_ids, load_normalized
 from nucseg.ensemble import weighted_mean
@@ -227,3 +228,16 @@ def tune_thresholds(
         len(probs),
     )
     return result
+
+
+def validation_table(thresholds_paths: dict[str, Path | str]) -> pd.DataFrame:
+    """One row per entry (model or ensemble) and category of the validation DSB score with
+    its tuned thresholds, plus a ``balanced`` row (the mean over categories, which tuning
+    maximised), read from each entry's thresholds file."""
+    rows = []
+    for entry, path in thresholds_paths.items():
+        tuned = json.loads(Path(path).read_text())
+        for category, score in tuned.get("valid_dsb_by_category", {}).items():
+            rows.append({"entry": entry, "category": category, "valid_dsb": score})
+        rows.append({"entry": entry, "category": "balanced", "valid_dsb": tuned["valid_dsb_tuned"]})
+    return pd.DataFrame(rows, columns=["entry", "category", "valid_dsb"])

@@ -74,6 +74,12 @@ def _check_references():
             raise WorkflowError(
                 f"config: ensembles.{ensemble}.weights needs one weight per model"
             )
+    if isinstance(config.get("solution"), dict):
+        for name in config["solution"]:
+            if name not in TEST_SETS:
+                raise WorkflowError(
+                    f"config: solution.{name} names no test set of test_images"
+                )
     clashes = sorted(set(config["ensembles"]) & set(config["models"]))
     if clashes:
         raise WorkflowError(
@@ -83,6 +89,19 @@ def _check_references():
         raise WorkflowError(
             f"config: submission names unknown ensemble or model '{config['submission']}'"
         )
+
+
+# The test images by name (one folder is the set "test") and the solution CSVs that score them.
+TEST_SETS = (
+    config["test_images"]
+    if isinstance(config["test_images"], dict)
+    else {"test": config["test_images"]}
+)
+SOLUTIONS = (
+    list(config["solution"].values())
+    if isinstance(config.get("solution"), dict)
+    else [config["solution"]] if config.get("solution") else []
+)
 
 
 # What gets predicted, post-processed, submitted and scored: every model alone, and every
@@ -113,10 +132,11 @@ def synthetic_outputs():
     spec = config.get("synthetic", {})
     root = spec.get("root", "resources/synthetic")
     outputs = {
-        "train": directory(f"{root}/stage1_train"),
         "test": directory(f"{root}/stage1_test"),
         "solution": f"{root}/stage1_solution.csv",
     }
+    if spec.get("n_train", 1):
+        outputs["train"] = directory(f"{root}/stage1_train")
     if spec.get("n_monuseg_tiles"):
         outputs["monuseg"] = directory(f"{root}/monuseg")
     if spec.get("n_ctc_frames"):
@@ -261,6 +281,8 @@ def all_outputs():
     outputs.append(f"results/overlays/{config['submission']}")
     outputs.append("results/run_manifest.json")
     outputs.append("results/benchmarks.tsv")
-    if config.get("solution"):
+    if SOLUTIONS:
         outputs.append("results/scores.tsv")
+    if config["postprocess"].get("tune", True):
+        outputs.append("results/validation_scores.tsv")
     return outputs

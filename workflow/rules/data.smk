@@ -109,9 +109,9 @@ rule compute_targets:
 
 
 rule prepare_test_set:
-    """Normalise the test images (Kaggle stage1_test layout) and list them."""
+    """Normalise the test images (Kaggle stage1_test layout, one or more named sets) and list them."""
     input:
-        images=config["test_images"],
+        images=list(TEST_SETS.values()),
     output:
         manifest="results/test/manifest.tsv",
         normalized=directory("results/test/normalized"),
@@ -123,6 +123,7 @@ rule prepare_test_set:
         "../../envs/data.yaml"
     params:
         normalize=config["normalize"],
+        test_sets=TEST_SETS,
     script:
         "../scripts/prepare_test_set.py"
 

@@ -64,6 +64,27 @@ rule tune_thresholds:
         "../scripts/tune_thresholds.py"
 
 
+rule validation_scores:
+    """Validation DSB score per category of every model and ensemble, with its tuned
+    thresholds (cross-validation evidence beside the test scores)."""
+    input:
+        expand("results/thresholds/{ensemble}.json", ensemble=ENTRIES),
+    output:
+        report(
+            "results/validation_scores.tsv",
+            caption="../report/validation_scores.rst",
+            category="Scores",
+        ),
+    log:
+        "results/logs/validation_scores.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        entries=list(ENTRIES),
+    script:
+        "../scripts/validation_scores.py"
+
+
 rule separate_instances:
     """Marker-controlled watershed: probability maps to instance labels for one shard."""
     input:

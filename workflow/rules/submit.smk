@@ -23,7 +23,7 @@ rule final_submission:
     target runs the whole DAG)."""
     input:
         submission=f"results/submissions/{config['submission']}.csv",
-        scores="results/scores.tsv" if config.get("solution") else [],
+        scores="results/scores.tsv" if SOLUTIONS else [],
         overlays=f"results/overlays/{config['submission']}",
         run_manifest="results/run_manifest.json",
         benchmarks="results/benchmarks.tsv",
@@ -44,7 +44,7 @@ rule score_submissions:
     """Per-image and mean scores of every model's and ensemble's submission against the solution."""
     input:
         submissions=expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES),
-        solution=config["solution"] or [],
+        solution=SOLUTIONS,
         manifest="results/test/manifest.tsv",
     output:
         report("results/scores.tsv", caption="../report/scores.rst", category="Scores"),
@@ -68,7 +68,7 @@ rule overlays:
         ),
         manifest="results/test/manifest.tsv",
         normalized="results/test/normalized",
-        solution=config["solution"] or [],
+        solution=SOLUTIONS,
     output:
         report(
             directory("results/overlays/{ensemble}"),
@@ -119,7 +119,7 @@ rule benchmark_table:
         submissions=expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES),
         overlays=f"results/overlays/{config['submission']}",
         run_manifest="results/run_manifest.json",
-        scores="results/scores.tsv" if config.get("solution") else [],
+        scores="results/scores.tsv" if SOLUTIONS else [],
     output:
         report(
             "results/benchmarks.tsv",

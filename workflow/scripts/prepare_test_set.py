@@ -9,7 +9,7 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     prepare_test_set(
-        snakemake.input.images,
+        snakemake.params.test_sets,
         Path(snakemake.output.manifest).parent,
         NormalizeConfig(**snakemake.params.normalize),
     )

@@ -7,11 +7,12 @@ from nucseg.submission import score_submissions
 def main(snakemake):
     scores = score_submissions(
         dict(zip(snakemake.params.ensembles, snakemake.input.submissions, strict=True)),
-        snakemake.input.solution,
+        list(snakemake.input.solution),
         snakemake.input.manifest,
         snakemake.output[0],
     )
-    for row in scores[(scores.image_id == "mean") & (scores.category == "all")].itertuples():
+    means = scores[(scores.image_id == "mean") & (scores.category == "all")]
+    for row in means[means.source == "all"].itertuples():
         print(f"nucseg: {row.ensemble}: mean DSB score {row.dsb:.4f}")
 
 

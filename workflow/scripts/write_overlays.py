@@ -2,7 +2,7 @@
 
 from nucseg.datasets import load_normalized, read_manifest
 from nucseg.io.arrays import load_arrays
-from nucseg.io.kaggle import read_solution_csv
+from nucseg.io.kaggle import read_solutions
 from nucseg.plots import write_overlays
 from nucseg.scripting import run_script
 
@@ -13,7 +13,7 @@ def main(snakemake):
         instances.update(load_arrays(path))
     manifest = read_manifest(snakemake.input.manifest)
     categories = dict(manifest[["id", "category"]].values)
-    truth = read_solution_csv(snakemake.input.solution) if snakemake.input.solution else None
+    truth = read_solutions(snakemake.input.solution) if snakemake.input.solution else None
     chosen = write_overlays(
         instances,
         load_normalized(snakemake.input.normalized, manifest["id"].tolist()),

@@ -12,6 +12,7 @@ RLE as in :mod:`nucseg.rle`.
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -21,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from nucseg.errors import NucsegInputError
+from nucseg.io.atomic import atomic_path
 from nucseg.io.images import binary_mask, read_image
 from nucseg.io.instances import crop_to_mask, paint_instances
 from nucseg.io.sources import SourceItem, SourceOptions
-from nucseg.rle import decode_labels, decode_rle
+from nucseg.rle import decode_labels, decode_rle, encode_labels
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -133,6 +135,19 @@ def read_mask_labels(
     return paint_instances(nuclei, shape, overlap=overlap)
 
 
+def write_solution_csv(instances: dict[str, np.ndarray], path: Path | str) -> None:
+    """Write Kaggle's stage1_solution form ``ImageId,EncodedPixels,Height,Width``: one row
+    per nucleus of each ``{image_id: instance_labels}`` (ids sorted; RLE as in
+    :mod:`nucseg.rle`), atomically; :func:`read_solution_csv` reads it back."""
+    with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ImageId", "EncodedPixels", "Height", "Width"])
+        for image_id in sorted(instances):
+            height, width = instances[image_id].shape
+            for rle in encode_labels(instances[image_id]).values():
+                writer.writerow([image_id, rle, height, width])
+
+
 def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
     """Read a stage1_solution CSV into ``{image_id: instance_labels}``.
 
@@ -149,6 +164,18 @@ def read_solution_csv(path: Path | str) -> dict[str, np.ndarray]:
         solution[str(image_id)] = decode_labels(
             rows["EncodedPixels"].fillna("").tolist(), shape, where=f"{path} (image {image_id})"
         )
+    return solution
+
+
+def read_solutions(paths: list[Path | str]) -> dict[str, np.ndarray]:
+    """The union of several solution CSVs (:func:`read_solution_csv`); an image id in two
+    of them is an error."""
+    solution: dict[str, np.ndarray] = {}
+    for path in paths:
+        for image_id, labels in read_solution_csv(path).items():
+            if image_id in solution:
+                raise NucsegInputError(f"{path}: image {image_id} is also in another solution")
+            solution[image_id] = labels
     return solution
 
 
