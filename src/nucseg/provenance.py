@@ -38,16 +38,22 @@ def code_version(folder: Path | str) -> str:
 
 
 def write_run_manifest(
-    config: dict, dataset_manifests: dict[str, str], code_folder: Path | str, out_path: Path | str
+    config: dict,
+    dataset_manifests: dict[str, str],
+    code_folder: Path | str,
+    out_path: Path | str,
+    pretrained: dict[str, str] | None = None,
 ) -> dict:
     """Write the config's sha256 (of its canonical JSON), the code version, the versions of
-    the main packages and the sha256 of every dataset version's manifest."""
+    the main packages, the sha256 of every dataset version's manifest and of every
+    pretrained model's checkpoint."""
     canonical = json.dumps(config, sort_keys=True, default=str).encode()
     record = {
         "config_sha256": hashlib.sha256(canonical).hexdigest(),
         "code_version": code_version(code_folder),
         "packages": {name: _version(name) for name in PACKAGES},
         "datasets": {name: file_sha256(path) for name, path in sorted(dataset_manifests.items())},
+        "pretrained": {name: file_sha256(path) for name, path in sorted((pretrained or {}).items())},
     }
     with atomic_path(out_path) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")

@@ -218,6 +218,10 @@ PRETRAINED = {
     if "pretrained" in spec
 }
 TRAINED = [name for name in config["models"] if name not in PRETRAINED]
+# the dataset versions models train (or tune) on
+TRAINED_VERSIONS = sorted(
+    {spec["dataset"] for spec in config["models"].values() if "dataset" in spec}
+)
 
 
 def first_member_model(wildcards):

@@ -93,9 +93,9 @@ rule run_manifest:
     """Config hash, code version, package versions and dataset hashes of this run."""
     input:
         datasets=expand(
-            "results/datasets/{version}/manifest.tsv",
-            version=sorted({spec["dataset"] for spec in config["models"].values()}),
+            "results/datasets/{version}/manifest.tsv", version=TRAINED_VERSIONS
         ),
+        pretrained=[str(Path(folder) / "model.pt") for folder in PRETRAINED.values()],
         submission=f"results/submissions/{config['submission']}.csv",
     output:
         "results/run_manifest.json",
@@ -106,7 +106,8 @@ rule run_manifest:
     conda:
         "../../envs/torch.yaml"
     params:
-        versions=sorted({spec["dataset"] for spec in config["models"].values()}),
+        versions=TRAINED_VERSIONS,
+        pretrained=list(PRETRAINED),
         code=workflow.basedir,
     script:
         "../scripts/run_manifest.py"

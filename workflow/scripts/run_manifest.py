@@ -10,6 +10,7 @@ def main(snakemake):
         dict(zip(snakemake.params.versions, snakemake.input.datasets, strict=True)),
         snakemake.params.code,
         snakemake.output[0],
+        dict(zip(snakemake.params.pretrained, snakemake.input.pretrained, strict=True)),
     )
 
 
