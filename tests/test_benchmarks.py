@@ -11,6 +11,7 @@ QUICK_RUNS = {
     "bench_augment.py": ["--quick"],
     "bench_precision.py": ["--quick"],
     "bench_predict.py": ["speed", "--quick"],
+    "bench_realdata.py": ["--quick"],
     "bench_rle_metric.py": ["--quick"],
     "bench_train.py": ["throughput", "--quick"],
     "bench_tuning.py": ["--quick"],

@@ -122,7 +122,19 @@ def instances_from_probability(
 
 def foreground_mask(probs: np.ndarray, config: PostprocessConfig) -> np.ndarray:
     """Hole-filled ``semantic > mask_threshold`` of head probabilities ``K x H x W``."""
-    return ndi.binary_fill_holes(probs[0] > config.mask_threshold)
+    return fill_holes(probs[0] > config.mask_threshold)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every background region that does not reach the image border filled
+    (4-connected background, as ``scipy.ndimage.binary_fill_holes``; one labelling pass
+    instead of its iterated dilation: ~4x faster on 256² masks)."""
+    background, count = ndi.label(~mask)
+    border = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
+    open_to_border = np.zeros(count + 1, bool)
+    open_to_border[border] = True
+    open_to_border[0] = True  # label 0 is the mask itself
+    return mask | ~open_to_border[background]
 
 
 def grow_instances(

@@ -53,7 +53,9 @@ def write_run_manifest(
         "code_version": code_version(code_folder),
         "packages": {name: _version(name) for name in PACKAGES},
         "datasets": {name: file_sha256(path) for name, path in sorted(dataset_manifests.items())},
-        "pretrained": {name: file_sha256(path) for name, path in sorted((pretrained or {}).items())},
+        "pretrained": {
+            name: file_sha256(path) for name, path in sorted((pretrained or {}).items())
+        },
     }
     with atomic_path(out_path) as tmp:
         tmp.write_text(json.dumps(record, indent=1) + "\n")

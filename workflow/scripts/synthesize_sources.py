@@ -8,7 +8,7 @@ from nucseg.synth import write_demo_sources
 
 def main(snakemake):
     spec = snakemake.params.synthetic
-    root = Path(snakemake.output.train).parent
+    root = Path(snakemake.output.test).parent
     optional = ("shapes", "n_monuseg_tiles", "n_ctc_frames")
     write_demo_sources(
         root,
