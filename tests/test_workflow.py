@@ -33,6 +33,7 @@ RULES = [
     "final_submission",
     "score_submissions",
     "overlays",
+    "measure_nuclei",
     "run_manifest",
     "benchmark_table",
 ]
@@ -66,6 +67,10 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert run["packages"]["torch"].startswith("2.13")
     tuned = json.loads((workdir / "results/thresholds/final.json").read_text())
     assert len(tuned["grid"]) == 4 and 0 <= tuned["valid_dsb_tuned"] <= 1
+    measured = pd.read_csv(workdir / "results/measurements/final.csv")
+    counts = pd.read_csv(workdir / "results/measurements/final-summary.csv").set_index("image")
+    assert set(counts.index) == set(shapes) and counts["count"].sum() == len(measured)
+    assert (measured.area > 0).all() and measured.mean_intensity.notna().all()
     cv = pd.read_csv(workdir / "results/validation_scores.tsv", sep="\t")
     balanced = cv[cv.category == "balanced"].set_index("entry").valid_dsb
     assert set(balanced.index) == {"unet16", "camunet4", "final"}
@@ -252,6 +257,9 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert "thresholds.json" in predicted.stderr and len(list(out.glob("*.tif"))) == 3
+    summary = pd.read_csv(out / "summary.csv")
+    measured = pd.read_csv(out / "measurements.csv")
+    assert len(summary) == 3 and summary["count"].sum() == len(measured)
     # as a pretrained member: installed, not trained; its thresholds are not tuned again
     config = tiny_config()
     config["models"]["shipped"] = {"pretrained": str(folder)}

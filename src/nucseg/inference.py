@@ -3,8 +3,10 @@
 Used by ``nucseg predict``.  Each image is read in any supported format, normalised the way
 the models' training data was (recorded in their checkpoints), predicted by every model
 (each loaded once), averaged, separated into instances and written as
-``<out>/<stem>.tif`` (instance labels) plus one ``<out>/submission.csv`` (``ImageId`` = file
-stem, RLE 1-based column-major, see :mod:`nucseg.rle`).
+``<out>/<stem>.tif`` (instance labels, 16-bit unless more nuclei: they open in Fiji and
+napari as they are) plus one ``<out>/submission.csv`` (``ImageId`` = file stem, RLE 1-based
+column-major, see :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nucleus) and
+``<out>/summary.csv`` (one row per image), see :mod:`nucseg.measure`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, write_tiff
+from nucseg.io.tables import write_table
+from nucseg.measure import measure_instances
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import (
@@ -113,4 +117,7 @@ def predict_images(
         instances[stem], counts[stem] = labels, int(labels.max())
         log.info("%s: %d nuclei", image_path, counts[stem])
     write_submission(instances, out_dir / "submission.csv")
+    table, summary = measure_instances(instances, dict(zip(stems, map(Path, images), strict=True)))
+    write_table(table, out_dir / "measurements.csv", sep=",")
+    write_table(summary, out_dir / "summary.csv", sep=",")
     return counts

@@ -283,6 +283,7 @@ def all_outputs():
     outputs = ["results/submission.csv"]
     outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
     outputs.append(f"results/overlays/{config['submission']}")
+    outputs.append(f"results/measurements/{config['submission']}.csv")
     outputs.append("results/run_manifest.json")
     outputs.append("results/benchmarks.tsv")
     if SOLUTIONS:

@@ -19,12 +19,18 @@ rule write_submission:
 
 rule final_submission:
     """Copy the final ensemble's submission to results/submission.csv (after scoring it when
-    a solution is configured, drawing its overlays and recording the run, so that one
-    target runs the whole DAG)."""
+    a solution is configured, drawing its overlays, measuring its nuclei and recording the
+    run, so that one target runs the whole DAG)."""
     input:
         submission=f"results/submissions/{config['submission']}.csv",
         scores="results/scores.tsv" if SOLUTIONS else [],
+        validation_scores=(
+            "results/validation_scores.tsv"
+            if config["postprocess"].get("tune", True)
+            else []
+        ),
         overlays=f"results/overlays/{config['submission']}",
+        measurements=f"results/measurements/{config['submission']}.csv",
         run_manifest="results/run_manifest.json",
         benchmarks="results/benchmarks.tsv",
     output:
@@ -89,6 +95,32 @@ rule overlays:
         "../scripts/write_overlays.py"
 
 
+rule measure_nuclei:
+    """Per-nucleus measurements and per-image summary of one model's or ensemble's test
+    instances (area, centroid, box, diameter, shape, intensity of the original image).
+    """
+    input:
+        instances=expand(
+            "results/ensembles/{{ensemble}}/instances-{shard}.npz", shard=SHARDS
+        ),
+        images=list(TEST_SETS.values()),
+    output:
+        measurements=report(
+            "results/measurements/{ensemble}.csv",
+            caption="../report/measurements.rst",
+            category="Measurements",
+        ),
+        summary="results/measurements/{ensemble}-summary.csv",
+    log:
+        "results/logs/measure_nuclei/{ensemble}.log",
+    benchmark:
+        "results/benchmarks/measure_nuclei/{ensemble}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/measure_nuclei.py"
+
+
 rule run_manifest:
     """Config hash, code version, package versions and dataset hashes of this run."""
     input:
@@ -119,6 +151,7 @@ rule benchmark_table:
     input:
         submissions=expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES),
         overlays=f"results/overlays/{config['submission']}",
+        measurements=f"results/measurements/{config['submission']}.csv",
         run_manifest="results/run_manifest.json",
         scores="results/scores.tsv" if SOLUTIONS else [],
     output:
