@@ -109,6 +109,30 @@ def test_overlay_colours_matched_false_and_missed_nuclei():
     assert tuple(rgb[12, 33]) == OVERLAY_COLOURS["false_positive"]
     assert tuple(rgb[2, 24]) == OVERLAY_COLOURS["missed"]
     assert tuple(rgb[5, 5]) == (0, 0, 0)  # insides are left alone
+    unscored = outline_overlay(np.zeros((1, 20, 40), np.float32), None, pred)
+    assert tuple(unscored[2, 5]) == tuple(unscored[12, 33]) == OVERLAY_COLOURS["predicted"]
+
+
+def test_overlays_cover_every_category_at_a_readable_size(tmp_path):
+    from nucseg.plots import OVERLAY_MAX, OVERLAY_MIN, write_overlays
+
+    small, huge = np.zeros((64, 80), np.int32), np.zeros((1200, 1000), np.int32)
+    small[10:20, 10:20], huge[900:950, 100:150] = 1, 1
+    instances = {"s1": small, "s2": np.zeros_like(small), "h1": huge}
+    images = {k: np.zeros((1, *v.shape), np.float32) for k, v in instances.items()}
+    categories = {"s1": "fluorescence", "s2": "fluorescence", "h1": "brightfield"}
+    chosen = write_overlays(instances, images, None, categories, tmp_path, per_category=2)
+    assert sorted(chosen) == ["h1", "s1"]  # an image with nothing to see is skipped
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["brightfield-unscored-h1.png", "fluorescence-unscored-s1.png"]
+    import matplotlib.pyplot as plt
+
+    enlarged = plt.imread(tmp_path / "fluorescence-unscored-s1.png")
+    cropped = plt.imread(tmp_path / "brightfield-unscored-h1.png")
+    assert min(enlarged.shape[:2]) >= OVERLAY_MIN and max(cropped.shape[:2]) == OVERLAY_MAX
+    assert (cropped[..., :3].sum(axis=2) > 0).any()  # the crop holds the nucleus
+    scored = write_overlays(instances, images, {"s1": small}, categories, tmp_path / "t", 1)
+    assert scored == ["h1", "s1"] and (tmp_path / "t/fluorescence-dsb1.00-s1.png").is_file()
 
 
 def test_fill_holes_equals_scipy_on_random_masks(rng):

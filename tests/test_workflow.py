@@ -98,6 +98,11 @@ def test_report_gathers_curves_scores_and_overlays(workdir):
         "Overlays",
         "camunet4",
         "benchmarks.tsv",
+        "scores.html",
+        "dsb_by_category.png",
+        "validation_scores.html",
+        "provenance.html",
+        "final.csv",
     ):
         assert item in html, item
 

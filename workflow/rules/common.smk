@@ -284,10 +284,11 @@ def all_outputs():
     outputs += expand("results/submissions/{ensemble}.csv", ensemble=ENTRIES)
     outputs.append(f"results/overlays/{config['submission']}")
     outputs.append(f"results/measurements/{config['submission']}.csv")
+    outputs.append("results/report/datasets.html")
     outputs.append("results/run_manifest.json")
     outputs.append("results/benchmarks.tsv")
     if SOLUTIONS:
-        outputs.append("results/scores.tsv")
+        outputs += ["results/scores.tsv", "results/report/scores.html"]
     if config["postprocess"].get("tune", True):
         outputs.append("results/validation_scores.tsv")
     return outputs

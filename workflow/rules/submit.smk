@@ -33,6 +33,8 @@ rule final_submission:
         measurements=f"results/measurements/{config['submission']}.csv",
         run_manifest="results/run_manifest.json",
         benchmarks="results/benchmarks.tsv",
+        pages=["results/report/datasets.html"]
+        + (["results/report/scores.html"] if SOLUTIONS else []),
     output:
         "results/submission.csv",
     log:
@@ -78,10 +80,11 @@ rule overlays:
     output:
         report(
             directory("results/overlays/{ensemble}"),
-            patterns=["{name}.png"],
+            patterns=["{category,[a-z]+}-{score,[a-z0-9.]+}-{image}.png"],
             caption="../report/overlays.rst",
             category="Overlays",
             subcategory="{ensemble}",
+            labels={"category": "{category}", "image": "{image}", "score": "{score}"},
         ),
     log:
         "results/logs/overlays/{ensemble}.log",
@@ -119,6 +122,81 @@ rule measure_nuclei:
         "../../envs/data.yaml"
     script:
         "../scripts/measure_nuclei.py"
+
+
+rule scores_page:
+    """The test scores as an HTML table (best per column marked) and a chart of the DSB
+    score per category of every model and ensemble, for the report."""
+    input:
+        "results/scores.tsv",
+    output:
+        page=report(
+            "results/report/scores.html",
+            caption="../report/scores_page.rst",
+            category="Scores",
+            labels={"page": "test scores"},
+        ),
+        chart=report(
+            "results/report/dsb_by_category.png",
+            caption="../report/dsb_chart.rst",
+            category="Scores",
+            labels={"page": "DSB per category"},
+        ),
+    log:
+        "results/logs/scores_page.log",
+    conda:
+        "../../envs/data.yaml"
+    params:
+        test_sets=TEST_SETS,
+    script:
+        "../scripts/scores_page.py"
+
+
+rule tables_page:
+    """Validation scores, dataset statistics and job benchmarks as HTML tables."""
+    input:
+        validation=(
+            "results/validation_scores.tsv"
+            if config["postprocess"].get("tune", True)
+            else []
+        ),
+        stats=expand("results/datasets/{version}/stats.tsv", version=TRAINED_VERSIONS),
+        benchmarks="results/benchmarks.tsv",
+        run_manifest="results/run_manifest.json",
+    output:
+        provenance=report(
+            "results/report/provenance.html",
+            caption="../report/provenance.rst",
+            category="Provenance",
+            labels={"page": "this run"},
+        ),
+        validation=report(
+            "results/report/validation_scores.html",
+            caption="../report/validation_scores.rst",
+            category="Scores",
+            labels={"page": "validation scores"},
+        ),
+        datasets=report(
+            "results/report/datasets.html",
+            caption="../report/stats.rst",
+            category="Datasets",
+            labels={"page": "statistics per version"},
+        ),
+        benchmarks=report(
+            "results/report/benchmarks.html",
+            caption="../report/benchmarks.rst",
+            category="Benchmarks",
+            labels={"page": "every job"},
+        ),
+    log:
+        "results/logs/tables_page.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        versions=TRAINED_VERSIONS,
+    script:
+        "../scripts/tables_page.py"
 
 
 rule run_manifest:
