@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from nucseg import tuning
 from nucseg.errors import NucsegInputError
 from nucseg.metrics import dsb_score
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
@@ -41,10 +42,11 @@ def test_grid_search_moves_thresholds_to_where_the_score_is():
     assert base_score == scores[(0.5, 0.7)]  # the base config is scored too
 
 
-def test_grid_search_in_worker_processes_gives_the_same_scores():
+def test_grid_search_in_worker_processes_gives_the_same_scores(monkeypatch):
     probs, labels = _under_confident_maps()
     grid = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.45, 0.6], "split_h": [0, 0.5]}
     alone = grid_search(probs, labels, PostprocessConfig(), grid, threads=1)
+    monkeypatch.setattr(tuning, "PARALLEL_MIN_WORK", 1)  # 4 images x 9 sets: use processes
     assert grid_search(probs, labels, PostprocessConfig(), grid, threads=2) == alone
 
 

@@ -45,6 +45,9 @@ from nucseg.postprocess import (
 
 log = logging.getLogger(__name__)
 
+#: image x threshold-set evaluations below which tuning stays in one process
+PARALLEL_MIN_WORK = 200
+
 DEFAULT_GRID = {
     "mask_threshold": [0.3, 0.4, 0.5, 0.6],
     "marker_threshold": [0.4, 0.5, 0.6, 0.7, 0.8],
@@ -112,11 +115,13 @@ def score_table(
     threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Per image id, the DSB score under each of ``configs`` (:func:`image_scores`), images
-    spread over ``threads`` worker processes; progress is logged."""
+    spread over ``threads`` worker processes when there are at least ``PARALLEL_MIN_WORK``
+    evaluations; progress is logged."""
     ids = sorted(probs)
     jobs = ((probs[i], labels[i], configs) for i in ids)
     start, table = time.perf_counter(), {}
-    if threads > 1 and len(ids) > 1:
+    # worker processes cost ~2 s to start: worth it only for real work
+    if threads > 1 and len(ids) > 1 and len(ids) * len(configs) >= PARALLEL_MIN_WORK:
         # spawn, not fork: the parent holds torch's OpenMP threads
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(threads, mp_context=context) as pool:
