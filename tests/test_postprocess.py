@@ -146,3 +146,18 @@ def test_fill_holes_equals_scipy_on_random_masks(rng):
     ring = np.zeros((9, 9), bool)
     ring[2:7, 2:7], ring[4, 4] = True, False
     assert fill_holes(ring)[4, 4] and fill_holes(ring).sum() == 25  # the hole, nothing else
+
+
+def test_h_maxima_equals_scikit_image(rng):
+    from scipy import ndimage as ndi
+    from skimage.morphology import h_maxima as skimage_h_maxima
+
+    from nucseg.postprocess import h_maxima
+
+    for k in range(6):
+        cores = ndi.binary_opening(rng.random((70 + k, 90)) < 0.55, iterations=2)
+        surface = ndi.gaussian_filter(ndi.distance_transform_edt(cores), 1.0)
+        for h in (0.1, 0.25, 0.5, 1.0, 100.0):
+            assert np.array_equal(h_maxima(surface, h), skimage_h_maxima(surface, h)), (k, h)
+    flat = np.full((5, 6), 2.0)
+    assert np.array_equal(h_maxima(flat, 0.5), skimage_h_maxima(flat, 0.5))
