@@ -5,8 +5,9 @@ Fluo-N2DH-GOWT1 frames (never trained on); ``monuseg``, the MoNuSeg tiles on the
 side of the model's ``split.tsv``; ``dsb``, the DSB2018 images on that side.  Each image is
 normalised as recorded in the checkpoint, predicted (TTA views, precision), separated with
 the model's ``thresholds.json`` and scored (DSB2018 metric); the mean per set and category
-is printed for each variant: with and without rescaling to the trained nucleus size, and
-the model run in float32 against bfloat16 (same run).
+is printed for each variant: at full size, at the best of several scales
+(:class:`nucseg.predict.PredictConfig` ``scales``), with the folder's own settings, and
+with ``--fp32`` the model run in float32 against bfloat16 (same run).
 
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb24 \\
         --realdata resources/realdata --sets ctc monuseg
@@ -23,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nucseg.inference import checkpoint_normalization
+from nucseg.inference import checkpoint_normalization, shipped_predict_settings
 from nucseg.io.images import read_image
 from nucseg.io.sources import list_source
 from nucseg.metrics import dsb_score
@@ -95,6 +96,8 @@ def main():
     parser.add_argument("--realdata", type=Path, default=Path("resources/realdata"))
     parser.add_argument("--sets", nargs="+", default=["ctc", "monuseg"])
     parser.add_argument("--views", default="0,1,2,3,4,5,6,7")
+    parser.add_argument("--scales", default="1,0.5,0.33", help="the multi-scale variant")
+    parser.add_argument("--fp32", action="store_true", help="also run the model in float32")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny untrained model (CI)")
     args = parser.parse_args()
@@ -103,23 +106,27 @@ def main():
     if args.quick:
         torch.manual_seed(0)
         model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
-        normalize, thresholds, diameter = NormalizeConfig(), PostprocessConfig(), 12.0
+        normalize, thresholds, shipped = NormalizeConfig(), PostprocessConfig(), {}
         sets, views = generated_set(), (0,)
     else:
         payload = read_checkpoint(args.model / "model.pt")
         model = network_of(payload, args.model / "model.pt", CPU)
         normalize = checkpoint_normalization(payload, args.model)
         thresholds = read_thresholds(args.model / "thresholds.json")
-        diameter = float(payload.get("nucleus_diameter", 0))
+        shipped = shipped_predict_settings([args.model])
         split = pd.read_csv(args.model / "split.tsv", sep="\t").set_index("id").side
         sets = real_sets(args.realdata, split, args.sets)
-    variants = {"as trained": PredictConfig(views=views)}
-    if diameter:
-        variants[f"rescaled to {diameter:g} px"] = PredictConfig(
-            views=views, nucleus_diameter=diameter
+    scales = tuple(float(v) for v in args.scales.split(","))
+    variants = {
+        "full size": PredictConfig(views=views),
+        f"scales {args.scales}": PredictConfig(views=views, scales=scales),
+    }
+    if shipped.get("scales") and tuple(shipped["scales"]) != scales:
+        variants[f"shipped scales {shipped['scales']}"] = PredictConfig(
+            views=views, scales=tuple(shipped["scales"])
         )
-    if cpu_has_native_bf16():
-        variants["fp32"] = PredictConfig(views=views, precision="fp32")
+    if cpu_has_native_bf16() and args.fp32:
+        variants["full size, fp32"] = PredictConfig(views=views, precision="fp32")
     tables = []
     for label, predict in variants.items():
         table = evaluate(model, normalize, thresholds, sets, predict)

@@ -42,28 +42,30 @@ def test_bf16_maps_stay_close_to_float32_maps():
     assert 0 < np.abs(fp32 - bf16).max() < 0.05  # bf16 changes the maps, a little
 
 
-def test_rescale_factor_brings_nuclei_to_the_trained_size():
-    from nucseg.predict import rescale_factor
+def test_map_confidence_prefers_decided_maps():
+    from nucseg.predict import map_confidence
 
-    yy, xx = np.mgrid[:200, :200]
-    prob = np.zeros((1, 200, 200), np.float32)
-    for cy, cx in ((50, 50), (50, 150), (150, 50), (150, 150)):
-        prob[0][(yy - cy) ** 2 + (xx - cx) ** 2 < 30**2] = 1.0  # 60 px nuclei
-    assert rescale_factor(prob, PredictConfig()) == 1.0  # off by default
-    factor = rescale_factor(prob, PredictConfig(nucleus_diameter=20))
-    assert factor == pytest.approx(20 / 60, rel=0.05)
-    assert rescale_factor(prob, PredictConfig(nucleus_diameter=50)) == 1.0  # within the band
-    assert rescale_factor(prob[:, :60, :60], PredictConfig(nucleus_diameter=20)) == 1.0  # too few
+    decided = np.zeros((1, 20, 20), np.float32)
+    decided[0, 5:15, 5:15] = 0.98
+    undecided = np.full((1, 20, 20), 0.5, np.float32)
+    assert map_confidence(decided) > 0.9 > 0.1 > map_confidence(undecided)
+    assert map_confidence(np.zeros((1, 5, 5), np.float32)) == 0.0
 
 
-def test_rescaled_prediction_keeps_the_image_size(monkeypatch):
+def test_the_most_confident_scale_is_kept_at_the_image_size(monkeypatch):
     import nucseg.predict
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(base_width=4, depth=2)).eval()
     image = np.random.default_rng(0).random((1, 90, 110), dtype=np.float32)
-    native = predict_probability(model, image, CPU, PredictConfig(nucleus_diameter=4))
-    monkeypatch.setattr(nucseg.predict, "rescale_factor", lambda prob, config: 0.5)
-    halved = predict_probability(model, image, CPU, PredictConfig(nucleus_diameter=4))
-    assert halved.shape == native.shape == (1, 90, 110) and np.isfinite(halved).all()
-    assert halved.min() >= 0 and halved.max() <= 1 and not np.allclose(halved, native)
+    native = predict_probability(model, image, CPU, PredictConfig())
+    sizes = []
+    monkeypatch.setattr(
+        nucseg.predict,
+        "map_confidence",
+        lambda prob: sizes.append(prob.shape[-2:]) or (1.0 if prob.shape[-1] == 55 else 0.5),
+    )
+    chosen = predict_probability(model, image, CPU, PredictConfig(scales=(1.0, 0.5)))
+    assert sizes == [(90, 110), (45, 55)]  # both scales predicted, the half size won
+    assert chosen.shape == native.shape == (1, 90, 110) and np.isfinite(chosen).all()
+    assert chosen.min() >= 0 and chosen.max() <= 1 and not np.allclose(chosen, native)

@@ -250,7 +250,8 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     card = (folder / "README.md").read_text()
     assert "nucseg predict --model resources/models/camunet4" in card and "| fluorescence |" in card
     payload = read_checkpoint(folder / "model.pt")
-    assert payload["nucleus_diameter"] > 0 and payload["precision"] in ("bf16", "fp32")
+    assert payload["precision"] in ("bf16", "fp32") and "normalize" in payload
+    assert json.loads((folder / "predict.json").read_text())["tta_views"] == [0, 5]
     # the folder alone segments a folder of images with its own thresholds
     images = workdir / "resources/synthetic/stage1_test"
     out = tmp_path / "out"

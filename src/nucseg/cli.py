@@ -38,14 +38,33 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import torch
 
-    from nucseg.inference import image_files, predict_images, shipped_thresholds
+    from nucseg.inference import (
+        image_files,
+        predict_images,
+        shipped_predict_settings,
+        shipped_thresholds,
+    )
     from nucseg.postprocess import PostprocessConfig, read_thresholds
     from nucseg.predict import PredictConfig
 
     torch.set_num_threads(max(1, args.threads))
-    if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):
-        raise NucsegInputError(f"--tta: expected comma-separated views 0..7, got {args.tta!r}")
-    views = tuple(int(v) for v in args.tta.split(","))
+    shipped = shipped_predict_settings(args.model)  # a model folder's own settings
+    views = shipped.get("tta_views", list(range(8)))
+    if args.tta is not None:
+        if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):
+            raise NucsegInputError(f"--tta: expected comma-separated views 0..7, got {args.tta!r}")
+        views = [int(v) for v in args.tta.split(",")]
+    scales = shipped.get("scales", [1.0])
+    if args.scales is not None:
+        try:
+            scales = [float(v) for v in args.scales.split(",")]
+        except ValueError:
+            raise NucsegInputError(
+                f"--scales: expected numbers like 1,0.5, got {args.scales!r}"
+            ) from None
+        if not all(0 < v <= 4 for v in scales):
+            raise NucsegInputError(f"--scales: factors must be in (0, 4], got {args.scales!r}")
+    tile = args.tile or shipped.get("tile", 1024)
     thresholds = args.thresholds or shipped_thresholds(args.model)
     logging.getLogger("nucseg").info(
         "post-processing thresholds: %s", thresholds or "defaults (no --thresholds given)"
@@ -56,7 +75,9 @@ def _predict(args: argparse.Namespace) -> None:
         args.out,
         weights=args.weights,
         vote=args.vote,
-        predict=PredictConfig(views=views, tile=args.tile, precision=args.precision),
+        predict=PredictConfig(
+            views=tuple(views), tile=tile, precision=args.precision, scales=tuple(scales)
+        ),
         postprocess=read_thresholds(thresholds) if thresholds else PostprocessConfig(),
         device=args.device,
     )
@@ -124,8 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="tuned results/thresholds/<name>.json (default: a single model folder's own)",
     )
-    predict.add_argument("--tta", default="0,1,2,3,4,5,6,7", help="dihedral views, e.g. 0,5")
-    predict.add_argument("--tile", type=int, default=1024, help="tile images with a larger side")
+    predict.add_argument(
+        "--tta", help="dihedral views, e.g. 0,5 (default: the model folder's, else all 8)"
+    )
+    predict.add_argument(
+        "--scales",
+        help="sizes to predict at, the most confident kept, e.g. 1,0.5,0.33 "
+        "(default: the model folder's, else 1)",
+    )
+    predict.add_argument(
+        "--tile", type=int, help="tile images with a larger side (default: the folder's, 1024)"
+    )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     predict.add_argument(

@@ -3,10 +3,12 @@ StarDist's and Cellpose's shipped models.
 
 Layout::
 
-    model.pt          weights + network config + the normalisation and nucleus size it
-                      was trained at (loads with ``torch.load(weights_only=True)``)
+    model.pt          weights + network config + the normalisation it was trained with
+                      (loads with ``torch.load(weights_only=True)``)
     thresholds.json   post-processing thresholds tuned on the validation fold, with the
                       validation DSB score overall and per category
+    predict.json      the prediction settings they were tuned with (test-time views,
+                      scales, tile size): ``nucseg predict``'s defaults for this model
     train_log.tsv     the epoch log; learning_curve.png its plot
     split.tsv         every image id of the dataset version and its side (train / valid):
                       what the model learned from, what it was validated on
@@ -25,7 +27,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -34,10 +35,14 @@ from nucseg.io.atomic import atomic_directory
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.predict import read_checkpoint
 
+#: prediction settings a shipped model carries (config ``predict:`` keys)
+PREDICT_KEYS = ("tta_views", "scales", "tile")
+
 #: files of a shipped model folder
 MODEL_FILES = (
     "model.pt",
     "thresholds.json",
+    "predict.json",
     "train_log.tsv",
     "learning_curve.png",
     "split.tsv",
@@ -55,14 +60,6 @@ class Provenance:
     data_licences: str
 
 
-def training_nucleus_diameter(manifest_path: Path | str, fold_dir: Path | str) -> float:
-    """Median over the training images of the fold of their mean nucleus's equivalent
-    diameter (pixels): the scale the network learned nuclei at."""
-    manifest = read_manifest(manifest_path).set_index("id")
-    areas = manifest.loc[fold_side_ids(fold_dir, "train"), "mean_nucleus_area"].to_numpy(float)
-    return round(float(np.median(2 * np.sqrt(areas[areas > 0] / np.pi))), 2)
-
-
 def export_model(
     model_dir: Path | str,
     thresholds_path: Path | str,
@@ -72,12 +69,13 @@ def export_model(
     *,
     name: str,
     provenance: Provenance,
+    predict: dict,
 ) -> None:
     """Write the shipped-model folder of the trained model in ``model_dir`` (``model.pt``,
-    ``train_log.tsv``, ``learning_curve.png``) with its tuned ``thresholds_path``."""
+    ``train_log.tsv``, ``learning_curve.png``) with its tuned ``thresholds_path`` and the
+    ``predict`` settings (config ``predict:``) the thresholds were tuned with."""
     model_dir = Path(model_dir)
     payload = read_checkpoint(model_dir / "model.pt")
-    payload["nucleus_diameter"] = training_nucleus_diameter(manifest_path, fold_dir)
     thresholds = json.loads(Path(thresholds_path).read_text())
     log = pd.read_csv(model_dir / "train_log.tsv", sep="\t")
     manifest = read_manifest(manifest_path).set_index("id")
@@ -85,10 +83,12 @@ def export_model(
     with atomic_directory(out_dir) as tmp:
         torch.save(payload, tmp / "model.pt")
         shutil.copyfile(thresholds_path, tmp / "thresholds.json")
+        settings = {k: predict[k] for k in PREDICT_KEYS if k in predict}
+        (tmp / "predict.json").write_text(json.dumps(settings, indent=1) + "\n")
         shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
         shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
         shutil.copyfile(Path(fold_dir) / "split.tsv", tmp / "split.tsv")
-        card = model_card(name, payload, thresholds, log, manifest, split, provenance)
+        card = model_card(name, payload, thresholds, log, manifest, split, provenance, predict)
         (tmp / "README.md").write_text(card)
 
 
@@ -105,6 +105,7 @@ def model_card(
     manifest: pd.DataFrame,
     split: dict[str, list[str]],
     provenance: Provenance,
+    predict: dict,
 ) -> str:
     """The model card (Markdown) of a shipped model."""
     net = ModelConfig(**payload["net"])
@@ -145,8 +146,9 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
   {best["valid_dsb"]:.3f} with the training-time thresholds); precision
   {payload.get("precision", "fp32")}; training wall time {log["seconds"].sum() / 60:.0f} min on
   {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads, no GPU).
-- Trained at a median nucleus diameter of {payload["nucleus_diameter"]} px; `nucseg predict`
-  can rescale images whose nuclei are far from it.
+- Prediction (`predict.json`, what the thresholds were tuned with): test-time views
+  {predict.get("tta_views", [0])}, scales {predict.get("scales", [1.0])} (each image is
+  predicted at these sizes and the most confident one kept).
 
 ## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
 | category | DSB score |

@@ -11,6 +11,7 @@ column-major, see :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nu
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -62,6 +63,20 @@ def image_files(paths: list[Path | str]) -> list[Path]:
             )
         files.extend(found)
     return files
+
+
+def shipped_predict_settings(models: list[Path | str]) -> dict:
+    """A single model folder's ``predict.json`` (the test-time views, scales and tile size
+    its thresholds were tuned with), or ``{}``."""
+    if len(models) != 1:
+        return {}
+    candidate = checkpoint_path(models[0]).parent / "predict.json"
+    if not candidate.is_file():
+        return {}
+    try:
+        return json.loads(candidate.read_text())
+    except ValueError as error:
+        raise NucsegInputError(f"{candidate}: not a JSON file ({error})") from None
 
 
 def shipped_thresholds(models: list[Path | str]) -> Path | None:

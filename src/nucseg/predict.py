@@ -102,12 +102,14 @@ class PredictConfig:
     rounded up to the network's multiple.  ``precision``: ``auto``, ``fp32`` or ``bf16``
     (:mod:`nucseg.precision`), whatever precision the model was trained in.
 
-    ``nucleus_diameter`` (pixels; 0 = off): the typical nucleus size the model was trained
-    at.  A first pass segments the image; when its median nucleus diameter lies outside
-    ``[d / rescale_band, d * rescale_band]``, the image is resized so that it becomes ``d``
-    (by a factor within 1/4..4), predicted again and the maps resized back: nuclei far larger
-    or smaller than anything seen in training are otherwise cut into pieces or missed
-    (a known DSB2018 remedy; Cellpose rescales to its trained size the same way).
+    ``scales``: the image is predicted at each of these sizes (factors of its own; 1.0 =
+    as it is) and the maps of the scale where the network is most confident
+    (:func:`map_confidence`) are kept, resized back.  Nuclei far larger than those seen in
+    training are cut into pieces at full size but come out whole when shrunk (measured on
+    real held-out images: the 60-pixel nuclei of Fluo-N2DH-GOWT1 went from DSB 0.00 at
+    full size to 0.43 at a third); the confidence picks the shrunk scale for them and full
+    size for ordinary images.  A first size-estimate pass cannot do this: the pieces it
+    finds look like ordinary nuclei.
     """
 
     views: tuple[int, ...] = (0,)
@@ -115,8 +117,7 @@ class PredictConfig:
     tile_margin: int | None = None
     tile_ramp: int = 32
     precision: str = "auto"
-    nucleus_diameter: float = 0.0
-    rescale_band: float = 1.5
+    scales: tuple[float, ...] = (1.0,)
 
     @classmethod
     def from_config(cls, options: dict) -> PredictConfig:
@@ -124,6 +125,8 @@ class PredictConfig:
         ``keep_maps`` are the DAG's)."""
         options = {k: v for k, v in options.items() if k not in ("shards", "keep_maps")}
         options["views"] = tuple(options.pop("tta_views", (0,)))
+        if "scales" in options:
+            options["scales"] = tuple(options["scales"])
         return cls(**options)
 
 
@@ -185,35 +188,30 @@ def predict_probability(
     ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
     back; test-time views, tiling and rescaling to the trained nucleus size per
     :class:`PredictConfig`."""
-    prob = _predict_native(model, image, device, config)
-    factor = rescale_factor(prob, config)
-    if factor == 1.0:
-        return prob
     height, width = image.shape[-2:]
-    size = (max(8, round(height * factor)), max(8, round(width * factor)))
-    resized = resize_maps(image.astype(np.float32), size)
-    return np.clip(
-        resize_maps(_predict_native(model, resized, device, config), (height, width)), 0, 1
-    )
+    best_confidence, best = -1.0, None
+    for scale in config.scales:
+        size = (max(8, round(height * scale)), max(8, round(width * scale)))
+        resized = image if size == (height, width) else resize_maps(image, size)
+        prob = _predict_native(model, resized, device, config)
+        confidence = map_confidence(prob)
+        if confidence > best_confidence:  # ties: the first scale listed
+            best_confidence, best = confidence, prob
+    if best.shape[-2:] != (height, width):
+        best = np.clip(resize_maps(best, (height, width)), 0, 1)
+    return best
 
 
-def rescale_factor(prob: np.ndarray, config: PredictConfig) -> float:
-    """By how much to resize an image whose first-pass maps are ``prob`` so that its median
-    nucleus diameter becomes ``config.nucleus_diameter`` (1.0: leave it; see
-    :class:`PredictConfig`)."""
-    if config.nucleus_diameter <= 0:
-        return 1.0
-    from nucseg.postprocess import instances_from_probability  # postprocess needs no torch
-
-    areas = np.bincount(instances_from_probability(prob).ravel())[1:]
-    areas = areas[areas > 0]
-    if areas.size < 3:
-        return 1.0  # too few nuclei to measure
-    diameter = float(np.median(2 * np.sqrt(areas / np.pi)))
-    target, band = config.nucleus_diameter, config.rescale_band
-    if target / band <= diameter <= target * band:
-        return 1.0
-    return float(np.clip(target / diameter, 0.25, 4.0))
+def map_confidence(prob: np.ndarray, floor: float = 0.1) -> float:
+    """How sure the network is of its semantic map: the mean of ``|2p - 1|`` over the
+    pixels with ``p > floor`` (0 when there are none).  Confident maps are near 0 or 1
+    everywhere a nucleus might be; at a scale the network was not trained for, textured
+    nuclei interiors give maps near 0.5."""
+    semantic = prob[0]
+    candidates = semantic > floor
+    if not candidates.any():
+        return 0.0
+    return float(np.abs(2 * semantic[candidates] - 1).mean())
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:

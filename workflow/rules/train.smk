@@ -78,5 +78,6 @@ rule export_model:
     params:
         config_files=[str(f) for f in workflow.configfiles],
         licences=lambda wc: config["models"][wc.model].get("data_licences", ""),
+        predict=config["predict"],
     script:
         "../scripts/export_model.py"

@@ -25,6 +25,7 @@ def main(snakemake):
             config_files=", ".join(snakemake.params.config_files),
             data_licences=snakemake.params.licences,
         ),
+        predict=snakemake.params.predict,
     )
 
 
