@@ -20,7 +20,8 @@ def main(snakemake):
         out,
         name=snakemake.wildcards.model,
         provenance=Provenance(
-            command=f"{command}\ncp -r {out} resources/models/{snakemake.wildcards.model}",
+            command=f"{command}\ncp -r {out} resources/models/\n"
+            f"rm resources/models/{snakemake.wildcards.model}/.snakemake_timestamp",
             commit=code_version(Path.cwd()),
             config_files=", ".join(snakemake.params.config_files),
             data_licences=snakemake.params.licences,
