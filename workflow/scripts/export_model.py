@@ -10,7 +10,12 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     out = snakemake.output[0]
-    configs = " ".join(f"--configfile {shlex.quote(f)}" for f in snakemake.params.config_files[1:])
+    extra = [
+        Path(f).resolve().relative_to(Path.cwd())
+        for f in snakemake.params.config_files
+        if Path(f).resolve() != Path("config.yaml").resolve()  # the workflow's own
+    ]
+    configs = " ".join(f"--configfile {shlex.quote(str(f))}" for f in extra)
     command = f".venv/bin/snakemake --cores 2 {out} {configs}".strip()
     export_model(
         Path(snakemake.input.model).parent,
@@ -23,7 +28,7 @@ def main(snakemake):
             command=f"{command}\ncp -r {out} resources/models/\n"
             f"rm resources/models/{snakemake.wildcards.model}/.snakemake_timestamp",
             commit=code_version(Path.cwd()),
-            config_files=", ".join(snakemake.params.config_files),
+            config_files=", ".join(["config.yaml", *map(str, extra)]),
             data_licences=snakemake.params.licences,
         ),
         predict=snakemake.params.predict,
