@@ -50,6 +50,7 @@ def main():
     parser.add_argument("--maps", type=Path, help="validation maps (rule predict_validation)")
     parser.add_argument("--fold", type=Path, help="the fold they are of")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--limit", type=int, help="only the first N images (sorted ids)")
     parser.add_argument("--quick", action="store_true", help="4 generated images, small grid")
     args = parser.parse_args()
     grid = DEFAULT_GRID
@@ -60,6 +61,9 @@ def main():
     else:
         probs = {k: v.astype(np.float32) for k, v in load_arrays(args.maps).items()}
         labels = load_validation(args.fold)[1]
+    if args.limit:
+        keep = sorted(probs)[: args.limit]
+        probs, labels = {i: probs[i] for i in keep}, {i: labels[i] for i in keep}
     configs = grid_configs(PostprocessConfig(), grid)
     start = time.perf_counter()
     baseline = per_grid_point(probs, labels, configs)

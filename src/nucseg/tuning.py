@@ -122,8 +122,11 @@ def score_table(
     start, table = time.perf_counter(), {}
     # worker processes cost ~2 s to start: worth it only for real work
     if threads > 1 and len(ids) > 1 and len(ids) * len(configs) >= PARALLEL_MIN_WORK:
-        # spawn, not fork: the parent holds torch's OpenMP threads
-        context = multiprocessing.get_context("spawn")
+        # fork: spawned workers re-import the parent's __main__, which in a Snakemake job is
+        # the rule's script (it needs Snakemake's injected globals). The workers run numpy,
+        # scipy and scikit-image only, none of which forks OpenMP state badly.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(threads, mp_context=context) as pool:
             results = pool.map(_image_scores_job, jobs)
             table = _collect(ids, results, len(configs), start)
