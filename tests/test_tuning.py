@@ -88,3 +88,26 @@ def test_balanced_score_gives_each_category_the_same_say():
     _, rows, _, per_category = grid_search(probs, labels, config, {"min_size": [12]}, groups)
     assert rows[0]["dsb"] == pytest.approx(others / 2, abs=1e-6)  # the search scores that way
     assert per_category == {"fluorescence": pytest.approx(others, abs=1e-6), "histology": 0.0}
+
+
+def test_worker_processes_do_not_import_the_calling_script_again(tmp_path):
+    """A Snakemake job's __main__ is the rule's script, which runs at import and needs the
+    globals Snakemake injects: workers that re-import it (spawn) break the tuning."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "rule_script.py"
+    script.write_text(
+        "assert __name__ == '__main__', 're-imported by a worker'\n"
+        "import numpy as np\n"
+        "from nucseg import tuning\n"
+        "from nucseg.postprocess import PostprocessConfig\n"
+        "tuning.PARALLEL_MIN_WORK = 1\n"
+        "labels = {str(k): np.eye(8, dtype=np.int32) for k in range(3)}\n"
+        "probs = {k: v[None].astype(np.float32) for k, v in labels.items()}\n"
+        "table = tuning.score_table(probs, labels, [PostprocessConfig(min_size=1)], threads=2)\n"
+        "print(sorted(table))\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['0', '1', '2']"
