@@ -22,6 +22,7 @@ puts it in an ensemble without training; ``models.<name>.init`` fine-tunes from 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ def model_card(
     net = ModelConfig(**payload["net"])
     parameters = count_parameters(build_model(net))
     best = log.loc[log["valid_dsb"].idxmax()]
+    device = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     per_category = thresholds.get("valid_dsb_by_category", {})
     score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
     post = thresholds["postprocess"]
@@ -145,7 +147,7 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 - Best epoch {int(best["epoch"])} of {int(log["epoch"].max())} (validation DSB
   {best["valid_dsb"]:.3f} with the training-time thresholds); precision
   {payload.get("precision", "fp32")}; training wall time {log["seconds"].sum() / 60:.0f} min on
-  {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads, no GPU).
+  {platform.machine()} ({os.cpu_count()} cores, {device}).
 - Prediction (`predict.json`, what the thresholds were tuned with): test-time views
   {predict.get("tta_views", [0])}, scales {predict.get("scales", [1.0])} (each image is
   predicted at these sizes and the most confident one kept).
@@ -161,8 +163,9 @@ Thresholds (`thresholds.json`): mask {post["mask_threshold"]}, marker
 
 ## Limits
 Validation images come from the same acquisitions as training images; images of kinds not
-in the training data (e.g. other stains, phase contrast, 3-D) may fail.  Nuclei much smaller
-than ~8 px or larger than ~80 px across are outside what it saw.
+in the training data (e.g. other stains, phase contrast, 3-D) may fail.  H&E is its weakest
+kind.  Nuclei far larger than in training are handled by predicting at several scales
+(`predict.json`); nuclei much smaller than ~8 px across are outside what it saw.
 
 ## How it was made
 ```bash
