@@ -38,13 +38,13 @@ def _cell(value, best: bool = False) -> str:
     return f'<td class="{css}">{text}</td>'
 
 
-def html_table(table: pd.DataFrame, best_within: str | None = None) -> str:
-    """An HTML table of ``table``; with ``best_within`` (a column), the highest value of each
-    score column among rows of equal ``best_within`` is marked."""
+def html_table(table: pd.DataFrame, best_within: pd.Series | None = None) -> str:
+    """An HTML table of ``table``; with ``best_within`` (a group label per row), the highest
+    value of each score column among rows of one group is marked."""
     best = pd.DataFrame(False, index=table.index, columns=table.columns)
     if best_within is not None:
         for column in [c for c in SCORE_COLUMNS if c in table]:
-            top = table.groupby(best_within)[column].transform("max")
+            top = table[column].groupby(best_within).transform("max")
             best[column] = table[column] == top
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = [
@@ -79,12 +79,11 @@ def scores_page(scores: pd.DataFrame, path: Path | str, test_sets: str) -> None:
     """The mean scores per model/ensemble and category (best per column marked)."""
     means = mean_scores(scores)
     group = means["source"] + "/" + means["category"] if "source" in means else means["category"]
-    means = means.assign(group=group)
     body = (
         f"<p class='note'>Test images: {html.escape(test_sets)}. DSB: mean over IoU "
         "0.50-0.95 of TP/(TP+FP+FN); AP at IoU 0.5 and 0.75; F1 at 0.5; PQ: panoptic "
         "quality; n_true / n_pred: nuclei in the truth / found. The best value of each "
-        "column per test set and category is marked.</p>" + html_table(means, best_within="group")
+        "column per test set and category is marked.</p>" + html_table(means, best_within=group)
     )
     write_page(path, "Scores on the test images", body)
 
