@@ -263,7 +263,7 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
         text=True,
     )
     assert predicted.returncode == 0, predicted.stderr[-2000:]
-    assert "thresholds.json" in predicted.stderr and len(list(out.glob("*.tif"))) == 3
+    assert "thresholds.json" in predicted.stdout and len(list(out.glob("*.tif"))) == 3
     summary = pd.read_csv(out / "summary.csv")
     measured = pd.read_csv(out / "measurements.csv")
     assert len(summary) == 3 and summary["count"].sum() == len(measured)

@@ -66,9 +66,7 @@ def _predict(args: argparse.Namespace) -> None:
             raise NucsegInputError(f"--scales: factors must be in (0, 4], got {args.scales!r}")
     tile = args.tile or shipped.get("tile", 1024)
     thresholds = args.thresholds or shipped_thresholds(args.model)
-    logging.getLogger("nucseg").info(
-        "post-processing thresholds: %s", thresholds or "defaults (no --thresholds given)"
-    )
+    print(f"post-processing thresholds: {thresholds or 'defaults (no --thresholds given)'}")
     counts = predict_images(
         args.model,
         image_files(args.images),
