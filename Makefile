@@ -10,6 +10,6 @@ docs: docs/rulegraph.svg docs/dag.svg
 docs/rulegraph.svg: Snakefile config.yaml $(wildcard workflow/rules/*.smk)
 	$(SNAKEMAKE) --rulegraph --forceall $(TASKS) | dot -Tsvg > $@.tmp && mv $@.tmp $@
 
-# every job of the nuclei demo (38 jobs)
+# every job of the nuclei demo
 docs/dag.svg: Snakefile config.yaml $(wildcard workflow/rules/*.smk)
 	$(SNAKEMAKE) --dag --forceall $(TARGET) | dot -Tsvg > $@.tmp && mv $@.tmp $@
