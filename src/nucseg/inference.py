@@ -20,6 +20,7 @@ import numpy as np
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, write_tiff
+from nucseg.io.kaggle import IMAGE_SUFFIXES
 from nucseg.io.tables import write_table
 from nucseg.measure import measure_instances
 from nucseg.normalize import NormalizeConfig, normalize_image
@@ -42,9 +43,6 @@ def checkpoint_path(model: Path | str) -> Path:
     return model / "model.pt" if model.is_dir() else model
 
 
-IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-
-
 def image_files(paths: list[Path | str]) -> list[Path]:
     """The image files named by ``paths``: files as given; a folder gives the images in it
     (sorted), or, when it has none, the ``<id>/images/<id>.*`` images of Kaggle's layout."""
@@ -65,26 +63,29 @@ def image_files(paths: list[Path | str]) -> list[Path]:
     return files
 
 
+def _model_folder_file(models: list[Path | str], name: str) -> Path | None:
+    """File ``name`` beside the checkpoint of a single model (a model folder's), if any."""
+    if len(models) != 1:
+        return None
+    candidate = checkpoint_path(models[0]).parent / name
+    return candidate if candidate.is_file() else None
+
+
 def shipped_predict_settings(models: list[Path | str]) -> dict:
     """A single model folder's ``predict.json`` (the test-time views, scales and tile size
     its thresholds were tuned with), or ``{}``."""
-    if len(models) != 1:
-        return {}
-    candidate = checkpoint_path(models[0]).parent / "predict.json"
-    if not candidate.is_file():
+    path = _model_folder_file(models, "predict.json")
+    if path is None:
         return {}
     try:
-        return json.loads(candidate.read_text())
+        return json.loads(path.read_text())
     except ValueError as error:
-        raise NucsegInputError(f"{candidate}: not a JSON file ({error})") from None
+        raise NucsegInputError(f"{path}: not a JSON file ({error})") from None
 
 
 def shipped_thresholds(models: list[Path | str]) -> Path | None:
     """A single model folder's ``thresholds.json`` (tuned on its validation fold), if any."""
-    if len(models) != 1:
-        return None
-    candidate = checkpoint_path(models[0]).parent / "thresholds.json"
-    return candidate if candidate.is_file() else None
+    return _model_folder_file(models, "thresholds.json")
 
 
 def checkpoint_normalization(payload: dict, path: Path) -> NormalizeConfig:

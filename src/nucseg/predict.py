@@ -186,8 +186,7 @@ def predict_probability(
 ) -> np.ndarray:
     """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
     ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
-    back; test-time views, tiling and rescaling to the trained nucleus size per
-    :class:`PredictConfig`."""
+    back; test-time views, tiling and scale selection per :class:`PredictConfig`."""
     height, width = image.shape[-2:]
     best_confidence, best = -1.0, None
     for scale in config.scales:

@@ -29,7 +29,7 @@ from nucseg.io.sources import SourceItem, SourceOptions
 from nucseg.rle import decode_labels, decode_rle, encode_labels
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def check_image_id(image_id: str, where: str) -> str:
@@ -58,7 +58,7 @@ def list_stage1(root: Path | str, *, require_masks: bool) -> list[Stage1Entry]:
     entries = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         image_id = check_image_id(folder.name, str(folder))
-        candidates = [folder / "images" / f"{image_id}{suffix}" for suffix in _IMAGE_SUFFIXES]
+        candidates = [folder / "images" / f"{image_id}{suffix}" for suffix in IMAGE_SUFFIXES]
         image_path = next((c for c in candidates if c.is_file()), None)
         if image_path is None:
             raise NucsegInputError(f"{folder}: no images/{image_id}.png in this image folder")
