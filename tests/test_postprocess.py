@@ -161,3 +161,16 @@ def test_h_maxima_equals_scikit_image(rng):
             assert np.array_equal(h_maxima(surface, h), skimage_h_maxima(surface, h)), (k, h)
     flat = np.full((5, 6), 2.0)
     assert np.array_equal(h_maxima(flat, 0.5), skimage_h_maxima(flat, 0.5))
+
+
+def test_relative_size_filter_drops_fragments_whatever_the_nucleus_size():
+    prob = np.zeros((80, 80), np.float32)
+    for row in (5, 30, 55):
+        prob[row : row + 20, 5:25] = 1  # three 400-px nuclei
+    prob[10:15, 50:55] = 1  # a 25-px fragment: above min_size, 1/16 of the median
+    kept = instances_from_probability(prob, PostprocessConfig(min_size=12))
+    filtered = instances_from_probability(prob, PostprocessConfig(min_relative_size=0.25))
+    assert kept.max() == 4 and filtered.max() == 3 and filtered[12, 52] == 0
+    # the same picture at a third of the size keeps its nuclei: the threshold is relative
+    small = instances_from_probability(prob[::3, ::3], PostprocessConfig(min_relative_size=0.25))
+    assert small.max() == 3

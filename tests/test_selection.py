@@ -32,13 +32,22 @@ def test_balance_gives_each_group_equal_total_weight():
     assert (balance_weights(manifest, None) == 1).all()
 
 
+def test_balance_by_pixels_gives_each_group_an_equal_share_of_crops():
+    # two large images of group b must not outweigh ten small ones of group a
+    manifest = pd.DataFrame({"category": ["a"] * 10 + ["b"] * 2})
+    pixels = np.array([256 * 256] * 10 + [1040 * 1388] * 2, float)
+    crop_mass = balance_weights(manifest, "category", pixels) * pixels
+    assert np.isclose(crop_mass[:10].sum(), crop_mass[10:].sum())
+    assert np.allclose(crop_mass[:10], crop_mass[0])  # uniform over pixels within a group
+
+
 def test_assembly_applies_include_exclude_and_balance(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
     source = [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")]
     everything = build_version(source, tmp_path / "all", balance="category")
-    assert np.isclose(
-        everything.groupby("category").sampling_weight.sum().std(ddof=0), 0, atol=1e-5
-    )
+    crop_mass = everything.sampling_weight * everything.height * everything.width
+    totals = crop_mass.groupby(everything.category).sum()
+    np.testing.assert_allclose(totals, totals.iloc[0], rtol=1e-4)
     chosen = everything.id.iloc[:2].tolist()
     (tmp_path / "keep.csv").write_text("id\n" + "\n".join(chosen) + "\n")
     (tmp_path / "drop.csv").write_text(f"id\n{chosen[0]}\n")

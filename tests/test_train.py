@@ -154,3 +154,31 @@ def test_init_weights_of_another_network_are_refused_by_name(tmp_path):
     wider = ModelConfig(base_width=8, depth=2)
     with pytest.raises(NucsegInputError, match=r"model.pt: init weights are of another network"):
         train_model(_data(), wider, config, TrainPaths.in_folder(tmp_path / "b"), init=paths.model)
+
+
+def test_cosine_schedule_anneals_to_its_floor_and_resumes_to_the_same_weights(tmp_path):
+    net = ModelConfig(base_width=4, depth=2)
+    config = TrainConfig(
+        epochs=3,
+        steps_per_epoch=3,
+        batch_size=2,
+        crop=32,
+        seed=7,
+        device="cpu",
+        learning_rate=1e-3,
+        lr_factor=0.1,
+        schedule="cosine",
+    )
+    whole = TrainPaths.in_folder(tmp_path / "whole")
+    table = train_model(_data(), net, config, whole)
+    assert table.lr.is_monotonic_decreasing and table.lr.iloc[-1] == pytest.approx(1e-4)
+    # a run cut short by its time budget (not a different length) continues where it stopped
+    cut = TrainPaths.in_folder(tmp_path / "cut")
+    train_model(_data(), net, TrainConfig(**{**config.__dict__, "max_seconds": 1e-9}), cut)
+    assert torch.load(cut.checkpoints / "last.pt", weights_only=True)["epoch"] == 1
+    assert list(train_model(_data(), net, config, cut).epoch) == [1, 2, 3]
+    assert_same_weights(
+        torch.load(whole.last, weights_only=True), torch.load(cut.last, weights_only=True)
+    )
+    with pytest.raises(ValueError, match="train.schedule must be plateau or cosine"):
+        train_model(_data(), net, TrainConfig(**{**config.__dict__, "schedule": "step"}), cut)

@@ -185,8 +185,9 @@ def test_one_target_builds_one_dataset_version_from_every_format(workdir):
     manifest = read_manifest(workdir / "results/datasets/v2/manifest.tsv")
     assert set(manifest.source) == {"dsb_stage1_train", "tcga_monuseg", "ctc_fluo_n2dh"}
     assert {"fluorescence", "histology"} <= set(manifest.category)
-    # balanced: every category carries the same total sampling weight
-    totals = manifest.groupby("category").sampling_weight.sum()
+    # balanced: every category gets the same share of crops (pixels x sampling weight)
+    crop_mass = manifest.sampling_weight * manifest.height * manifest.width
+    totals = crop_mass.groupby(manifest.category).sum()
     np.testing.assert_allclose(totals, totals.iloc[0], rtol=1e-4)
     # v1 shares the cached source conversions: building it converts nothing again
     result = snakemake(workdir, "results/datasets/v1/manifest.tsv")

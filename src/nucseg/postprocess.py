@@ -29,13 +29,17 @@ class PostprocessConfig:
     semantic probability, only in mask components holding two or more seeds; ``beta`` its
     edge penalty).  ``surface``: the watershed floods the negated ``distance`` transform of
     the cores or the inverted semantic ``probability``.  ``readd_missed``: mask components
-    no seed reached become nuclei of their own.  ``min_size``: smaller objects are removed.
+    no seed reached become nuclei of their own.  ``min_size``: smaller objects (pixels) are
+    removed; ``min_relative_size``: so are objects smaller than this fraction of the image's
+    median object area (0 disables; scale-free: on held-out H&E tiles, fragments below a
+    quarter of the median were 325 false positives against 8 true nuclei).
     """
 
     mask_threshold: float = 0.5
     marker_threshold: float = 0.7
     split_h: float = 0.25
     min_size: int = 12
+    min_relative_size: float = 0.0
     policy: str = "watershed"
     surface: str = "distance"
     beta: float = 130.0
@@ -183,7 +187,18 @@ def grow_instances(
 ) -> np.ndarray:
     """The last stage of :func:`instances_from_probability`: seeds ``markers`` grown over
     ``mask`` (``policy``, ``surface``), missed components re-added, contact gaps filled,
-    small objects dropped, labels renumbered 1..N."""
+    small objects dropped (:func:`remove_small`), labels renumbered 1..N."""
+    return remove_small(grown_labels(probs, mask, markers, distance, config), config)
+
+
+def grown_labels(
+    probs: np.ndarray,
+    mask: np.ndarray,
+    markers: np.ndarray,
+    distance: np.ndarray,
+    config: PostprocessConfig,
+) -> np.ndarray:
+    """:func:`grow_instances` before small objects are removed (labels not consecutive)."""
     if config.policy == "random_walker":
         labels = random_walker_growth(probs[0], mask, markers, config.beta)
     else:
@@ -191,10 +206,17 @@ def grow_instances(
         labels = watershed(surface, markers, mask=mask)
     if config.readd_missed:
         labels = add_missed_components(labels, mask)
-    labels = fill_contact_gaps(labels)
+    return fill_contact_gaps(labels)
+
+
+def remove_small(labels: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """Drop objects below ``min_size`` pixels, then those below ``min_relative_size`` times
+    the median area of the rest; renumber 1..N (int32)."""
     areas = np.bincount(labels.ravel())
     keep = areas >= config.min_size
     keep[0] = False
+    if config.min_relative_size > 0 and keep.any():
+        keep &= areas >= config.min_relative_size * np.median(areas[keep])
     new_ids = np.zeros(areas.size, np.int32)
     new_ids[keep] = np.arange(1, keep.sum() + 1)
     return new_ids[labels]

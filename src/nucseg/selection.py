@@ -42,13 +42,20 @@ class RowSelector:
         return any(all(str(row[k]) == v for k, v in rule.items()) for rule in self.rules)
 
 
-def balance_weights(manifest: pd.DataFrame, column: str | None) -> np.ndarray:
+def balance_weights(
+    manifest: pd.DataFrame, column: str | None, sizes: np.ndarray | None = None
+) -> np.ndarray:
     """Sampling weight per row so that every group of ``column`` weighs the same in total
-    (oversampling as weights, not copies); mean weight 1.  ``None``: all ones."""
+    once each row's weight is multiplied by its size (oversampling as weights, not copies);
+    mean weight 1.  Training draws crops uniformly over pixels times the weight, so with
+    ``sizes`` = pixels per image every group gets the same share of crops, whatever its image
+    sizes (with image counts instead, 12 brightfield images of 1.4 M pixels drew 76 % of
+    the crops of DSB2018).  ``sizes`` defaults to 1 per row; ``column=None``: all ones."""
     if column is None or manifest.empty:
         return np.ones(len(manifest))
     if column not in manifest.columns:
         raise NucsegInputError(f"balance: unknown manifest column {column!r}")
-    group_sizes = manifest.groupby(column)[column].transform("size").to_numpy(float)
-    weights = 1.0 / group_sizes
+    sizes = np.ones(len(manifest)) if sizes is None else np.asarray(sizes, float)
+    group_totals = pd.Series(sizes, index=manifest.index).groupby(manifest[column]).transform("sum")
+    weights = 1.0 / group_totals.to_numpy(float)
     return weights * len(manifest) / weights.sum()

@@ -2,9 +2,11 @@
 
 One epoch is ``steps_per_epoch`` batches of random crops, augmented on the fly
 (:mod:`nucseg.augment`).  After each epoch the model is evaluated on the validation images
-(whole images, padded): loss and mean DSB score after instance separation.  The learning
-rate drops by ``lr_factor`` after ``lr_patience`` epochs without a lower validation loss;
-the weights with the best validation DSB score are kept.
+(whole images, padded): loss and mean DSB score after instance separation.  Learning-rate
+schedule (``schedule``): ``plateau`` drops it by ``lr_factor`` after ``lr_patience`` epochs
+without a lower validation loss; ``cosine`` anneals it at every step from ``learning_rate``
+to ``learning_rate * lr_factor`` over the whole run (half a cosine), the usual way to settle
+a noisy run or to fine-tune.  The weights with the best validation DSB score are kept.
 
 Resuming: at the end of every epoch the complete training state (weights, optimiser,
 scheduler, every random generator, the log so far) is written atomically to
@@ -68,6 +70,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_patience: int = 3
     lr_factor: float = 0.2
+    schedule: str = "plateau"  # plateau | cosine (module docstring)
     early_stop: int = 0  # epochs without improvement before stopping; 0 = never
     seed: int = 0
     device: str = "auto"
@@ -291,9 +294,7 @@ def train_model(
         init_digest = load_initial_weights(model, init)
     model = channels_last(model.to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
-    )
+    scheduler = _lr_scheduler(optimizer, config)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
     rng = np.random.default_rng(config.seed)
     augment_rng = torch.Generator().manual_seed(config.seed)
@@ -304,8 +305,14 @@ def train_model(
     weights /= weights.sum()
 
     # everything but the epoch count and the machine: a longer run continues a shorter one
+    # (not under a cosine schedule, whose every step depends on the run's length)
     run = replace(
-        config, epochs=0, early_stop=0, device="", max_seconds=0, precision=precision_name(dtype)
+        config,
+        epochs=config.epochs if config.schedule == "cosine" else 0,
+        early_stop=0,
+        device="",
+        max_seconds=0,
+        precision=precision_name(dtype),
     )
     # and the data itself, summarised (a change of normalisation changes every image)
     summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
@@ -362,13 +369,16 @@ def train_model(
             scaler.scale(total).backward()
             scaler.step(optimizer)
             scaler.update()
+            if config.schedule == "cosine":
+                scheduler.step()
             for key, value in {"train_loss": total, **parts}.items():
                 sums[key] = sums.get(key, 0.0) + value.item()
             progress.update(epoch, step, sums["train_loss"] / step)
         valid_loss, valid_score = _validate(model, data, device, dtype, loss, validation)
         train_loss = sums["train_loss"] / config.steps_per_epoch
         # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
-        scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
+        if config.schedule == "plateau":
+            scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
         score = valid_score if np.isfinite(valid_score) else -train_loss
         if score > best_score:
             best_score, best_epoch = score, epoch
@@ -420,6 +430,21 @@ def train_model(
     write_table(table, paths.log)
     plot_learning_curve(table, paths.curve)
     return table
+
+
+def _lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """The learning-rate scheduler of ``config.schedule`` (module docstring)."""
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.lr_factor, patience=config.lr_patience
+        )
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer,
+            T_max=config.epochs * config.steps_per_epoch,
+            eta_min=config.learning_rate * config.lr_factor,
+        )
+    raise ValueError(f"train.schedule must be plateau or cosine, not {config.schedule!r}")
 
 
 def load_initial_weights(model: torch.nn.Module, init: Path | str) -> str:

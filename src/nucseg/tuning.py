@@ -39,8 +39,9 @@ from nucseg.postprocess import (
     PostprocessConfig,
     core_probability,
     foreground_mask,
-    grow_instances,
+    grown_labels,
     markers_from_probability,
+    remove_small,
 )
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,13 @@ def image_scores(
     prob: np.ndarray, truth: np.ndarray, configs: list[PostprocessConfig]
 ) -> np.ndarray:
     """The DSB score of one image's instances under each of ``configs``: masks computed
-    once per ``mask_threshold``, seeds once per ``(marker_threshold, split_h)``."""
+    once per ``mask_threshold``, seeds once per ``(marker_threshold, split_h)``, the growth
+    once per setting other than the size filters."""
     probs = prob[None] if prob.ndim == 2 else prob.astype(np.float32)
     core = core_probability(probs)
     masks: dict[float, np.ndarray] = {}
     scores = np.empty(len(configs))
-    seed_key, seeds = None, None
+    seed_key, seeds, grown = None, None, {}
     # visit configs grouped by their seeds, so one set of seeds is held at a time
     order = sorted(range(len(configs)), key=lambda k: _seed_key(configs[k]))
     for index in order:
@@ -94,9 +96,11 @@ def image_scores(
         if config.mask_threshold not in masks:
             masks[config.mask_threshold] = foreground_mask(probs, config)
         if _seed_key(config) != seed_key:
-            seed_key, seeds = _seed_key(config), markers_from_probability(core, config)
-        labels = grow_instances(probs, masks[config.mask_threshold], *seeds, config)
-        scores[index] = dsb_score(truth, labels)
+            seed_key, seeds, grown = _seed_key(config), markers_from_probability(core, config), {}
+        growth = replace(config, min_size=0, min_relative_size=0.0)
+        if growth not in grown:
+            grown[growth] = grown_labels(probs, masks[config.mask_threshold], *seeds, config)
+        scores[index] = dsb_score(truth, remove_small(grown[growth], config))
     return scores
 
 
