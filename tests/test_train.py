@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,3 +184,30 @@ def test_cosine_schedule_anneals_to_its_floor_and_resumes_to_the_same_weights(tm
     )
     with pytest.raises(ValueError, match="train.schedule must be plateau or cosine"):
         train_model(_data(), net, TrainConfig(**{**config.__dict__, "schedule": "step"}), cut)
+
+
+def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
+    from functools import partial
+
+    from nucseg.export import Provenance, model_card
+    from nucseg.predict import read_checkpoint
+
+    _, table, paths = _train(tmp_path / "m")
+    manifest = pd.DataFrame(
+        {"id": ["a", "b"], "source": ["s", "s"], "category": ["fluorescence"] * 2}
+    ).set_index("id")
+    thresholds = {
+        "postprocess": {"mask_threshold": 0.5, "marker_threshold": 0.6, "split_h": 1.0}
+        | {"min_size": 12, "min_relative_size": 0.1},
+        "valid_dsb_tuned": 0.5,
+        "valid_dsb_by_category": {"fluorescence": 0.5},
+    }
+    split = {"train": ["a"], "valid": ["b"]}
+    card = partial(
+        model_card, "m", read_checkpoint(paths.model), thresholds, table, manifest, split
+    )
+    provenance = Provenance("snakemake x", "abc", "config.yaml", "CC0")
+    tuned = card(replace(provenance, init="`old/model.pt` (sha256 1)"), {"tta_views": [0]})
+    assert "- Fine-tuned from `old/model.pt` (sha256 1)\n" in tuned
+    assert "min relative\nsize 0.1" in tuned and "| fluorescence | 0.500 |" in tuned
+    assert "Fine-tuned" not in card(provenance, {"tta_views": [0]})

@@ -107,23 +107,36 @@ def test_report_gathers_curves_scores_and_overlays(workdir):
         assert item in html, item
 
 
-def test_changing_one_model_reruns_only_its_branch(workdir):
-    assert snakemake(workdir).returncode == 0  # up to date (a no-op after the real run)
-    config = tiny_config()
-    config["models"]["camunet4"]["train"]["learning_rate"] = 0.002
+def _planned_jobs(workdir, config, *targets) -> dict[str, int]:
+    """Jobs per rule that a dry run of ``config`` plans in ``workdir`` (config restored)."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        result = snakemake(workdir, "-n", "--quiet", "rules")
+        result = snakemake(workdir, *targets, "-n", "--quiet", "rules")
     finally:
         (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
-    jobs = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+    return {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
+
+
+def test_changing_one_model_reruns_only_its_branch(workdir):
+    assert snakemake(workdir).returncode == 0  # up to date (a no-op after the real run)
+    config = tiny_config()
+    config["models"]["camunet4"]["train"]["learning_rate"] = 0.002
+    jobs = _planned_jobs(workdir, config)
     # camunet4 and the ensemble "final"; unet16 keeps its (kept) maps and instances
-    assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, result.stdout
+    assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, jobs
     assert jobs.get("tune_thresholds") == 2 and jobs.get("separate_instances") == 4
     assert jobs.get("predict_validation") == 1  # its maps of the fold, shared by both tunings
     assert "assemble_dataset" not in jobs and "compute_targets" not in jobs
+
+
+def test_a_new_tuning_grid_retunes_without_retraining(workdir):
+    config = tiny_config()
+    config["postprocess"].setdefault("grid", {})["min_relative_size"] = [0.0, 0.1]
+    jobs = _planned_jobs(workdir, config)
+    assert jobs.get("tune_thresholds", 0) >= 1, jobs
+    assert not {"train_model", "predict_validation", "predict_shard"} & set(jobs), jobs
 
 
 @pytest.mark.parametrize(
@@ -272,14 +285,7 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     config = tiny_config()
     config["models"]["shipped"] = {"pretrained": str(folder)}
     config["ensembles"]["mixed"] = {"models": ["shipped", "unet16"]}
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    try:
-        dry = snakemake(workdir, "results/submissions/mixed.csv", "-n", "--quiet", "rules")
-    finally:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    assert dry.returncode == 0, dry.stderr[-2000:]
-    rows = [line.split() for line in dry.stdout.splitlines()]
-    jobs = {row[0]: int(row[1]) for row in rows if len(row) == 2 and row[1].isdigit()}
-    assert jobs.get("install_pretrained") == 1 and "train_model" not in jobs, dry.stdout
+    jobs = _planned_jobs(workdir, config, "results/submissions/mixed.csv")
+    assert jobs.get("install_pretrained") == 1 and "train_model" not in jobs, jobs
     # mixed is tuned on unet16's fold, the shipped model's maps of that fold predicted once
     assert jobs.get("tune_thresholds") == 1 and jobs.get("predict_validation") == 1

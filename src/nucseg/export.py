@@ -59,6 +59,7 @@ class Provenance:
     commit: str
     config_files: str
     data_licences: str
+    init: str = ""  # what training started from (config ``init``), if not from scratch
 
 
 def export_model(
@@ -117,6 +118,7 @@ def model_card(
     score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
     post = thresholds["postprocess"]
     size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
+    init_line = f"- Fine-tuned from {provenance.init}\n" if provenance.init else ""
     return f"""# {name}: nucleus instance segmentation ({size})
 
 Finds every nucleus in fluorescence, brightfield and H&E images and separates touching ones
@@ -144,7 +146,7 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 
 ## Training
 - Network: `{json.dumps(payload["net"])}`
-- Best epoch {int(best["epoch"])} of {int(log["epoch"].max())} (validation DSB
+{init_line}- Best epoch {int(best["epoch"])} of {int(log["epoch"].max())} (validation DSB
   {best["valid_dsb"]:.3f} with the training-time thresholds); precision
   {payload.get("precision", "fp32")}; training wall time {log["seconds"].sum() / 60:.0f} min on
   {platform.machine()} ({os.cpu_count()} cores, {device}).
@@ -159,7 +161,8 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 | balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
 
 Thresholds (`thresholds.json`): mask {post["mask_threshold"]}, marker
-{post["marker_threshold"]}, split h {post["split_h"]}, min size {post["min_size"]}.
+{post["marker_threshold"]}, split h {post["split_h"]}, min size {post["min_size"]}, min relative
+size {post.get("min_relative_size", 0.0)}.
 
 ## Limits
 Validation images come from the same acquisitions as training images; images of kinds not

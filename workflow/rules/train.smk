@@ -32,7 +32,8 @@ rule train_model:
         gpu=1,
     params:
         model=model_params,
-        postprocess=config["postprocess"],
+        # the thresholds validation uses, not the tuning grid (a new grid retrains nothing)
+        postprocess={k: v for k, v in config["postprocess"].items() if k not in ("tune", "grid")},
         normalize=config["normalize"],
         # resumable state, not an output: a killed or failed job keeps it
         checkpoints="results/checkpoints/{model}",
@@ -78,6 +79,7 @@ rule export_model:
     params:
         config_files=[str(f) for f in workflow.configfiles],
         licences=lambda wc: config["models"][wc.model].get("data_licences", ""),
+        init=init_weights,
         predict=config["predict"],
     script:
         "../scripts/export_model.py"

@@ -4,8 +4,16 @@ import shlex
 from pathlib import Path
 
 from nucseg.export import Provenance, export_model
-from nucseg.provenance import code_version
+from nucseg.provenance import code_version, file_sha256
 from nucseg.scripting import run_script
+
+
+def init_description(init: str) -> str:
+    """The checkpoint training started from, with its sha256 (it may leave the checkout)."""
+    if not init:
+        return ""
+    digest = file_sha256(init)
+    return f"`{init}` (sha256 {digest}; not in a later checkout? restore it from git history)"
 
 
 def main(snakemake):
@@ -30,6 +38,7 @@ def main(snakemake):
             commit=code_version(Path.cwd()),
             config_files=", ".join(["config.yaml", *map(str, extra)]),
             data_licences=snakemake.params.licences,
+            init=init_description(snakemake.params.init),
         ),
         predict=snakemake.params.predict,
     )
