@@ -1,11 +1,12 @@
 """Run records: the benchmark table and the run manifest."""
 
 import json
+import subprocess
 
 import pytest
 
 from nucseg.errors import NucsegInputError
-from nucseg.provenance import collect_benchmarks, write_run_manifest
+from nucseg.provenance import collect_benchmarks, committed_in, write_run_manifest
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -44,3 +45,25 @@ def test_run_manifest_records_config_hash_code_packages_and_datasets(tmp_path):
     assert record["code_version"] == "unknown"  # not a git checkout
     assert record["packages"]["numpy"].count(".") >= 1
     assert len(record["datasets"]["v1"]) == 64
+
+
+def test_committed_in_names_the_commit_a_shipped_file_can_be_restored_from(tmp_path):
+    def git(*args):
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    git("add", "model.pt")
+    git("commit", "-qm", "ship")
+    shipped = git("rev-parse", "--short", "HEAD")
+    (tmp_path / "other.txt").write_text("later")
+    git("add", "other.txt")
+    git("commit", "-qm", "later")
+    assert committed_in(tmp_path / "model.pt") == shipped
+    assert committed_in(tmp_path / "untracked.pt") == ""

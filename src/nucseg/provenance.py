@@ -21,20 +21,27 @@ def file_sha256(path: Path | str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def code_version(folder: Path | str) -> str:
-    """``git describe --always --dirty`` of the folder, or ``unknown`` outside a git checkout."""
+def _git(folder: Path | str, *args: str) -> str:
+    """The output of ``git args`` in ``folder``; empty outside a git checkout."""
     try:
         result = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
+            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=30, check=True
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return ""
     return result.stdout.strip()
+
+
+def code_version(folder: Path | str) -> str:
+    """``git describe --always --dirty`` of the folder, or ``unknown`` outside a git checkout."""
+    return _git(folder, "describe", "--always", "--dirty") or "unknown"
+
+
+def committed_in(path: Path | str) -> str:
+    """The short hash of the last commit that changed ``path`` (a file can be restored from
+    it with ``git checkout <hash> -- path``); empty when git does not track it."""
+    path = Path(path)
+    return _git(path.parent, "log", "-1", "--format=%h", "--", path.name)
 
 
 def write_run_manifest(

@@ -4,7 +4,7 @@ import shlex
 from pathlib import Path
 
 from nucseg.export import Provenance, export_model
-from nucseg.provenance import code_version, file_sha256
+from nucseg.provenance import code_version, committed_in, file_sha256
 from nucseg.scripting import run_script
 
 
@@ -12,8 +12,9 @@ def init_description(init: str) -> str:
     """The checkpoint training started from, with its sha256 (it may leave the checkout)."""
     if not init:
         return ""
-    digest = file_sha256(init)
-    return f"`{init}` (sha256 {digest}; not in a later checkout? restore it from git history)"
+    commit = committed_in(init)
+    restore = f"; restore it with `git checkout {commit} -- {init}`" if commit else ""
+    return f"`{init}` (sha256 {file_sha256(init)}{restore})"
 
 
 def main(snakemake):
