@@ -3,7 +3,7 @@ from scratch, one process) against nucseg.tuning.score_table (masks once per mas
 threshold, seeds once per marker threshold and split height, images over worker
 processes), same maps, same grid, same run; checks both give the same scores.
 
-    .venv/bin/python benchmarks/bench_tuning.py --maps results/validation/dsb24/model-real-0.npz \
+    .venv/bin/python benchmarks/bench_tuning.py --maps results/validation/dsb24ft/model-real-0.npz \
         --fold results/datasets/real/folds/0
     .venv/bin/python benchmarks/bench_tuning.py --quick    # seconds: generated maps (CI)
 """
