@@ -33,7 +33,9 @@ rule train_model:
     params:
         model=model_params,
         # the thresholds validation uses, not the tuning grid (a new grid retrains nothing)
-        postprocess={k: v for k, v in config["postprocess"].items() if k not in ("tune", "grid")},
+        postprocess={
+            k: v for k, v in config["postprocess"].items() if k not in ("tune", "grid")
+        },
         normalize=config["normalize"],
         # resumable state, not an output: a killed or failed job keeps it
         checkpoints="results/checkpoints/{model}",
