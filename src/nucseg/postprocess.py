@@ -152,13 +152,13 @@ def instances_from_probability(
     Seeds from :func:`markers_from_probability` on :func:`core_probability` are grown by
     watershed on the negated distance transform within the hole-filled mask
     ``semantic > mask_threshold``; the one-pixel gaps the network leaves between touching
-    nuclei are given back (:func:`fill_contact_gaps`); objects smaller than ``min_size`` are
-    dropped and labels renumbered 1..N.
+    nuclei are given back (:func:`fill_contact_gaps`); objects smaller than ``min_size`` (and
+    ``min_relative_size`` of the median) are dropped and labels renumbered 1..N.
     """
     probs = probs[None] if probs.ndim == 2 else probs
     mask = foreground_mask(probs, config)
     markers, distance = markers_from_probability(core_probability(probs), config)
-    return grow_instances(probs, mask, markers, distance, config)
+    return remove_small(grown_labels(probs, mask, markers, distance, config), config)
 
 
 def foreground_mask(probs: np.ndarray, config: PostprocessConfig) -> np.ndarray:
@@ -178,19 +178,6 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | ~open_to_border[background]
 
 
-def grow_instances(
-    probs: np.ndarray,
-    mask: np.ndarray,
-    markers: np.ndarray,
-    distance: np.ndarray,
-    config: PostprocessConfig,
-) -> np.ndarray:
-    """The last stage of :func:`instances_from_probability`: seeds ``markers`` grown over
-    ``mask`` (``policy``, ``surface``), missed components re-added, contact gaps filled,
-    small objects dropped (:func:`remove_small`), labels renumbered 1..N."""
-    return remove_small(grown_labels(probs, mask, markers, distance, config), config)
-
-
 def grown_labels(
     probs: np.ndarray,
     mask: np.ndarray,
@@ -198,7 +185,9 @@ def grown_labels(
     distance: np.ndarray,
     config: PostprocessConfig,
 ) -> np.ndarray:
-    """:func:`grow_instances` before small objects are removed (labels not consecutive)."""
+    """Seeds ``markers`` grown over ``mask`` (``policy``, ``surface``), missed components
+    re-added, contact gaps filled; small objects not yet removed (:func:`remove_small`),
+    labels not consecutive."""
     if config.policy == "random_walker":
         labels = random_walker_growth(probs[0], mask, markers, config.beta)
     else:
