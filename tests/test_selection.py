@@ -41,6 +41,28 @@ def test_balance_by_pixels_gives_each_group_an_equal_share_of_crops():
     assert np.allclose(crop_mass[:10], crop_mass[0])  # uniform over pixels within a group
 
 
+def test_balance_shares_set_each_groups_share_of_crops():
+    manifest = pd.DataFrame({"category": ["a"] * 10 + ["b"] * 2 + ["c"] * 3})
+    pixels = np.array([256 * 256] * 10 + [1040 * 1388] * 2 + [1000 * 1000] * 3, float)
+    crop_mass = balance_weights(manifest, "category", pixels, {"c": 2.0}) * pixels
+    totals = pd.Series(crop_mass).groupby(manifest.category).sum() / crop_mass.sum()
+    np.testing.assert_allclose(totals[["a", "b", "c"]], [0.25, 0.25, 0.5])
+
+
+@pytest.mark.parametrize(
+    "column, shares, message",
+    [
+        ("category", {"histolgy": 2.0}, r"no image has category \['histolgy'\]"),
+        ("category", {"a": 0.0}, "must be positive"),
+        (None, {"a": 2.0}, "need a balance column"),
+    ],
+)
+def test_bad_balance_shares_are_named(column, shares, message):
+    manifest = pd.DataFrame({"category": ["a", "b"]})
+    with pytest.raises(NucsegInputError, match=message):
+        balance_weights(manifest, column, None, shares)
+
+
 def test_assembly_applies_include_exclude_and_balance(tmp_path):
     write_demo_sources(tmp_path / "raw", n_train=4, n_test=1, seed=2, shapes=((48, 48),))
     source = [SourceSpec("s", "kaggle_stage1", tmp_path / "raw" / "stage1_train")]

@@ -1,6 +1,6 @@
 """Files beside the workflow stay true to it: the conda environments of envs/ (pinned as the
 lock file; the data environment, without torch, imports what its rules' scripts import) and
-the rule-graph picture in docs/."""
+the rule-graph picture in docs/, the config files of config/ (valid under the schema)."""
 
 import ast
 import re
@@ -73,3 +73,15 @@ def test_rule_graph_picture_shows_every_rule():
     shown = set(re.findall(r"<text[^>]*>(\w+)</text>", svg))
     missing = set(rule_envs_and_scripts()) - shown - {"all"}
     assert not missing, f"docs/rulegraph.svg lacks {sorted(missing)}: run `make docs`"
+
+
+@pytest.mark.parametrize(
+    "config_file", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_config_files_validate_against_the_schema(config_file):
+    # as `--configfile` does: the file's keys over config.yaml's, then the Snakefile's check
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(config_file.read_text()))
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))

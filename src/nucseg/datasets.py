@@ -177,6 +177,7 @@ def assemble_dataset(
     include: Path | str | None = None,
     exclude: Path | str | None = None,
     balance: str | None = None,
+    shares: dict[str, float] | None = None,
     normalize: NormalizeConfig = NormalizeConfig(),
 ) -> pd.DataFrame:
     """Gather converted sources (:func:`convert_source`) into a dataset version.
@@ -184,7 +185,8 @@ def assemble_dataset(
     ``include``/``exclude`` are selection CSVs (:mod:`nucseg.selection`): only images
     matching ``include`` (if given) and not matching ``exclude`` are kept.  ``balance``
     names a manifest column whose groups get an equal share of the training crops (equal
-    total of pixels x ``sampling_weight``: :func:`nucseg.selection.balance_weights`).  The
+    total of pixels x ``sampling_weight``: :func:`nucseg.selection.balance_weights`), or
+    shares proportional to ``shares`` (relative weight per group, 1 if not named).  The
     ``normalization`` column records what :func:`normalize_dataset` does to each image under
     ``normalize`` (:meth:`nucseg.normalize.NormalizeConfig.describe`).  Images and
     labels are hardlinked from the sources (no extra disk).  Raises
@@ -219,7 +221,7 @@ def assemble_dataset(
     if manifest.empty:
         raise NucsegInputError(f"{out_dir}: no image left after include/exclude selection")
     pixels = manifest["height"].to_numpy(float) * manifest["width"].to_numpy(float)
-    manifest["sampling_weight"] = np.round(balance_weights(manifest, balance, pixels), 6)
+    manifest["sampling_weight"] = np.round(balance_weights(manifest, balance, pixels, shares), 6)
     manifest["normalization"] = [normalize.describe(c) for c in manifest["category"]]
     manifest = manifest[MANIFEST_COLUMNS]
     write_table(manifest, out_dir / "manifest.tsv")

@@ -57,7 +57,7 @@ rule assemble_dataset:
         ],
         selection=lambda wc: {
             key: config["datasets"][wc.version].get(key)
-            for key in ("include", "exclude", "balance")
+            for key in ("include", "exclude", "balance", "shares")
         },
         normalize=config["normalize"],  # recorded per image in the manifest
     script:
