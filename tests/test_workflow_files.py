@@ -1,6 +1,6 @@
 """Files beside the workflow stay true to it: the conda environments of envs/ (pinned as the
-lock file; the data environment, without torch, imports what its rules' scripts import) and
-the rule-graph picture in docs/, the config files of config/ (valid under the schema)."""
+lock file; the data environment, without torch, imports what its rules' scripts import), the
+rule-graph picture in docs/ and the config files of config/ (valid under the schema)."""
 
 import ast
 import re
