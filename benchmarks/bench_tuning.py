@@ -1,10 +1,11 @@
 """Threshold tuning: the grid search as it was (every grid point post-processes every image
 from scratch, one process) against nucseg.tuning.score_table (masks once per mask
 threshold, seeds once per marker threshold and split height, images over worker
-processes), same maps, same grid, same run; checks both give the same scores.
+processes), same maps, same grid, same run; checks both give the same scores.  The maps are
+a model's validation maps, kept when the real-data run has ``predict.keep_maps: true``:
 
-    .venv/bin/python benchmarks/bench_tuning.py --maps results/validation/dsb24ft/model-real-0.npz \
-        --fold results/datasets/real/folds/0
+    .venv/bin/python benchmarks/bench_tuning.py --maps results/validation/dsb24he/model-real_he-0.npz \
+        --fold results/datasets/real_he/folds/0
     .venv/bin/python benchmarks/bench_tuning.py --quick    # seconds: generated maps (CI)
 """
 
