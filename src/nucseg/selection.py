@@ -57,9 +57,9 @@ def balance_weights(
     weights instead (groups not named weigh 1): ``{"histology": 2}`` with three categories
     gives H&E half of the crops.  ``sizes`` defaults to 1 per row; ``column=None``: all ones.
     """
+    if shares and column is None:
+        raise NucsegInputError("balance shares need a balance column")
     if column is None or manifest.empty:
-        if shares:
-            raise NucsegInputError("balance shares need a balance column")
         return np.ones(len(manifest))
     if column not in manifest.columns:
         raise NucsegInputError(f"balance: unknown manifest column {column!r}")
