@@ -4,7 +4,8 @@ threshold, seeds once per marker threshold and split height, images over worker
 processes), same maps, same grid, same run; checks both give the same scores.  The maps are
 a model's validation maps, kept when the real-data run has ``predict.keep_maps: true``:
 
-    .venv/bin/python benchmarks/bench_tuning.py --maps results/validation/dsb24he/model-real_he-0.npz \
+    .venv/bin/python benchmarks/bench_tuning.py \
+        --maps results/validation/dsb24he/model-real_he-0.npz \
         --fold results/datasets/real_he/folds/0
     .venv/bin/python benchmarks/bench_tuning.py --quick    # seconds: generated maps (CI)
 """
