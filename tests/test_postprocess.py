@@ -174,3 +174,13 @@ def test_relative_size_filter_drops_fragments_whatever_the_nucleus_size():
     # the same picture at a third of the size keeps its nuclei: the threshold is relative
     small = instances_from_probability(prob[::3, ::3], PostprocessConfig(min_relative_size=0.25))
     assert small.max() == 3
+
+
+def test_mean_probability_filter_drops_unconfident_objects_only():
+    prob = np.zeros((60, 60), np.float32)
+    prob[5:25, 5:25] = 0.95  # a confident nucleus
+    prob[35:55, 35:55] = 0.6  # a faint blob the mask threshold lets through
+    config = PostprocessConfig(mask_threshold=0.5, marker_threshold=0.5, split_h=0)
+    assert instances_from_probability(prob, config).max() == 2
+    filtered = instances_from_probability(prob, replace(config, min_mean_probability=0.8))
+    assert filtered.max() == 1 and filtered[15, 15] == 1 and filtered[45, 45] == 0

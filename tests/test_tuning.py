@@ -53,11 +53,18 @@ def test_grid_search_in_worker_processes_gives_the_same_scores(monkeypatch):
 def test_shared_masks_and_seeds_score_like_separate_runs():
     probs, labels = _under_confident_maps()
     configs = [
-        PostprocessConfig(mask_threshold=m, marker_threshold=t, split_h=h, min_relative_size=r)
+        PostprocessConfig(
+            mask_threshold=m,
+            marker_threshold=t,
+            split_h=h,
+            min_relative_size=r,
+            min_mean_probability=c,
+        )
         for m in (0.4, 0.5)
         for t in (0.45, 0.5)
         for h in (0.0, 0.5)
         for r in (0.0, 0.5)
+        for c in (0.0, 0.7)
     ]
     for image_id, prob in probs.items():
         expected = [

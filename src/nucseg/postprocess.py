@@ -33,6 +33,9 @@ class PostprocessConfig:
     removed; ``min_relative_size``: so are objects smaller than this fraction of the image's
     median object area (0 disables; scale-free: on held-out H&E tiles, fragments below a
     quarter of the median were 325 false positives against 8 true nuclei).
+    ``min_mean_probability``: then objects whose mean semantic probability is below this
+    are dropped (0 disables; on held-out H&E tiles 397 of 687 false positives lay outside
+    every nucleus, with a median mean probability of 0.82 against 0.91 for true ones).
     """
 
     mask_threshold: float = 0.5
@@ -40,6 +43,7 @@ class PostprocessConfig:
     split_h: float = 0.25
     min_size: int = 12
     min_relative_size: float = 0.0
+    min_mean_probability: float = 0.0
     policy: str = "watershed"
     surface: str = "distance"
     beta: float = 130.0
@@ -153,12 +157,13 @@ def instances_from_probability(
     watershed on the negated distance transform within the hole-filled mask
     ``semantic > mask_threshold``; the one-pixel gaps the network leaves between touching
     nuclei are given back (:func:`fill_contact_gaps`); objects smaller than ``min_size`` (and
-    ``min_relative_size`` of the median) are dropped and labels renumbered 1..N.
+    ``min_relative_size`` of the median) or less confident than ``min_mean_probability`` are
+    dropped and labels renumbered 1..N (:func:`filter_objects`).
     """
     probs = probs[None] if probs.ndim == 2 else probs
     mask = foreground_mask(probs, config)
     markers, distance = markers_from_probability(core_probability(probs), config)
-    return remove_small(grown_labels(probs, mask, markers, distance, config), config)
+    return filter_objects(grown_labels(probs, mask, markers, distance, config), probs[0], config)
 
 
 def foreground_mask(probs: np.ndarray, config: PostprocessConfig) -> np.ndarray:
@@ -186,7 +191,7 @@ def grown_labels(
     config: PostprocessConfig,
 ) -> np.ndarray:
     """Seeds ``markers`` grown over ``mask`` (``policy``, ``surface``), missed components
-    re-added, contact gaps filled; small objects not yet removed (:func:`remove_small`),
+    re-added, contact gaps filled; objects not yet filtered (:func:`filter_objects`),
     labels not consecutive."""
     if config.policy == "random_walker":
         labels = random_walker_growth(probs[0], mask, markers, config.beta)
@@ -198,14 +203,20 @@ def grown_labels(
     return fill_contact_gaps(labels)
 
 
-def remove_small(labels: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+def filter_objects(
+    labels: np.ndarray, semantic: np.ndarray, config: PostprocessConfig
+) -> np.ndarray:
     """Drop objects below ``min_size`` pixels, then those below ``min_relative_size`` times
-    the median area of the rest; renumber 1..N (int32)."""
+    the median area of the rest, then those whose mean ``semantic`` probability is below
+    ``min_mean_probability``; renumber 1..N (int32)."""
     areas = np.bincount(labels.ravel())
     keep = areas >= config.min_size
     keep[0] = False
     if config.min_relative_size > 0 and keep.any():
         keep &= areas >= config.min_relative_size * np.median(areas[keep])
+    if config.min_mean_probability > 0 and keep.any():
+        sums = np.bincount(labels.ravel(), weights=semantic.ravel(), minlength=areas.size)
+        keep &= sums >= config.min_mean_probability * areas
     new_ids = np.zeros(areas.size, np.int32)
     new_ids[keep] = np.arange(1, keep.sum() + 1)
     return new_ids[labels]

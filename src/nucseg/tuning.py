@@ -41,7 +41,7 @@ from nucseg.postprocess import (
     foreground_mask,
     grown_labels,
     markers_from_probability,
-    remove_small,
+    filter_objects,
 )
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def image_scores(
 ) -> np.ndarray:
     """The DSB score of one image's instances under each of ``configs``: masks computed
     once per ``mask_threshold``, seeds once per ``(marker_threshold, split_h)``, the growth
-    once per setting other than the size filters."""
+    once per setting other than the object filters."""
     probs = prob[None] if prob.ndim == 2 else prob.astype(np.float32)
     core = core_probability(probs)
     masks: dict[float, np.ndarray] = {}
@@ -97,10 +97,10 @@ def image_scores(
             masks[config.mask_threshold] = foreground_mask(probs, config)
         if _seed_key(config) != seed_key:
             seed_key, seeds, grown = _seed_key(config), markers_from_probability(core, config), {}
-        growth = replace(config, min_size=0, min_relative_size=0.0)
+        growth = replace(config, min_size=0, min_relative_size=0.0, min_mean_probability=0.0)
         if growth not in grown:
             grown[growth] = grown_labels(probs, masks[config.mask_threshold], *seeds, config)
-        scores[index] = dsb_score(truth, remove_small(grown[growth], config))
+        scores[index] = dsb_score(truth, filter_objects(grown[growth], probs[0], config))
     return scores
 
 
