@@ -67,3 +67,9 @@ def test_committed_in_names_the_commit_a_shipped_file_can_be_restored_from(tmp_p
     git("commit", "-qm", "later")
     assert committed_in(tmp_path / "model.pt") == shipped
     assert committed_in(tmp_path / "untracked.pt") == ""
+    # removed from the tree later (a newer model shipped), the file is restored from the
+    # commit that last held it, not from the one that removed it
+    git("rm", "-q", "model.pt")
+    git("commit", "-qm", "ship another model")
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    assert committed_in(tmp_path / "model.pt") == shipped

@@ -38,10 +38,11 @@ def code_version(folder: Path | str) -> str:
 
 
 def committed_in(path: Path | str) -> str:
-    """The short hash of the last commit that changed ``path`` (a file can be restored from
-    it with ``git checkout <hash> -- path``); empty when git does not track it."""
+    """The short hash of the last commit that added or changed ``path`` (a file can be
+    restored from it with ``git checkout <hash> -- path``, also after a later commit removed
+    it); empty when git never tracked it."""
     path = Path(path)
-    return _git(path.parent, "log", "-1", "--format=%h", "--", path.name)
+    return _git(path.parent, "log", "-1", "--format=%h", "--diff-filter=AM", "--", path.name)
 
 
 def write_run_manifest(
