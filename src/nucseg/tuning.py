@@ -38,10 +38,10 @@ from nucseg.metrics import dsb_score
 from nucseg.postprocess import (
     PostprocessConfig,
     core_probability,
+    filter_objects,
     foreground_mask,
     grown_labels,
     markers_from_probability,
-    filter_objects,
 )
 
 log = logging.getLogger(__name__)
