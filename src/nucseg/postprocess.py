@@ -16,6 +16,9 @@ from nucseg.targets import size_rank
 
 _FOOTPRINT = np.ones((3, 3), bool)
 
+#: the :class:`PostprocessConfig` fields :func:`filter_objects` reads (0 disables each)
+OBJECT_FILTERS = ("min_size", "min_relative_size", "min_mean_probability")
+
 
 @dataclass(frozen=True)
 class PostprocessConfig:

@@ -36,6 +36,7 @@ from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_tiff
 from nucseg.metrics import dsb_score
 from nucseg.postprocess import (
+    OBJECT_FILTERS,
     PostprocessConfig,
     core_probability,
     filter_objects,
@@ -97,7 +98,7 @@ def image_scores(
             masks[config.mask_threshold] = foreground_mask(probs, config)
         if _seed_key(config) != seed_key:
             seed_key, seeds, grown = _seed_key(config), markers_from_probability(core, config), {}
-        growth = replace(config, min_size=0, min_relative_size=0.0, min_mean_probability=0.0)
+        growth = replace(config, **dict.fromkeys(OBJECT_FILTERS, 0))
         if growth not in grown:
             grown[growth] = grown_labels(probs, masks[config.mask_threshold], *seeds, config)
         scores[index] = dsb_score(truth, filter_objects(grown[growth], probs[0], config))
