@@ -66,6 +66,16 @@ def test_channel_shuffle_permutes_colour_channels():
     assert all(sorted(o) == pytest.approx([0, 0.5, 1]) for o in orders) and len(orders) > 1
 
 
+def test_channel_gain_scales_each_channel_on_its_own_within_its_range():
+    x = torch.full((32, 4, 8, 8), 0.5)
+    config = AugmentConfig(**{**NO_AUGMENTATION.__dict__, "channel_gain": 0.2})
+    image, _ = augment_batch(torch.Generator().manual_seed(4), x, x.clone(), config)
+    gains = image[:, :, 0, 0] / 0.5
+    assert torch.equal(image, gains[:, :, None, None].expand_as(image) * 0.5)  # flat stays flat
+    assert gains.min() >= np.exp(-0.2) - 1e-6 and gains.max() <= np.exp(0.2) + 1e-6
+    assert (gains[:, 0] != gains[:, 1]).all()  # channels of one image differ
+
+
 def test_same_seeds_same_batch():
     images = [np.random.default_rng(i).random((1, 50, 70), dtype=np.float32) for i in range(3)]
     targets = [(i > 0.5).astype(np.float32) for i in images]

@@ -72,6 +72,20 @@ def test_lab_rgb_and_clahe_options_keep_nuclei_bright_in_unit_range(images, conf
             assert channel[nuclei].mean() > channel[~nuclei].mean()
 
 
+def test_auto_plus_rgb_is_the_auto_channel_followed_by_colour(images):
+    for image in images[:6]:
+        auto, category = normalize_image(image.pixels)
+        rgb, _ = normalize_image(image.pixels, NormalizeConfig(method="rgb"))
+        both, _ = normalize_image(image.pixels, NormalizeConfig(method="auto+rgb"))
+        assert both.shape[0] == 4, category
+        np.testing.assert_array_equal(both[:1], auto)
+        np.testing.assert_array_equal(both[1:], rgb)
+    assert NormalizeConfig(method="auto+rgb").describe("histology") == (
+        "haematoxylin+rgb-inverted p1-99.8"
+    )
+    assert NormalizeConfig(method="auto+rgb").describe("fluorescence") == "max-channel+rgb p1-99.8"
+
+
 def test_normalization_is_described_per_category():
     assert NormalizeConfig().describe("histology") == "haematoxylin p1-99.8"
     assert NormalizeConfig(method="rgb", clahe=True).describe("brightfield") == (

@@ -6,14 +6,16 @@ import pytest
 import torch
 
 from nucseg.errors import NucsegInputError
-from nucseg.models import ModelConfig
+from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig, normalize_image
+from nucseg.predict import save_checkpoint
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import (
     TrainConfig,
     TrainData,
     TrainPaths,
+    load_initial_weights,
     log_columns,
     target_indices,
     train_model,
@@ -156,6 +158,21 @@ def test_init_weights_of_another_network_are_refused_by_name(tmp_path):
     wider = ModelConfig(base_width=8, depth=2)
     with pytest.raises(NucsegInputError, match=r"model.pt: init weights are of another network"):
         train_model(_data(), wider, config, TrainPaths.in_folder(tmp_path / "b"), init=paths.model)
+
+
+def test_init_weights_grow_into_more_input_channels_that_start_unused(tmp_path):
+    torch.manual_seed(0)
+    gray = build_model(ModelConfig(base_width=4, depth=2)).eval()
+    save_checkpoint(gray, tmp_path / "gray.pt")
+    colour = build_model(ModelConfig(base_width=4, depth=2, in_channels=4)).eval()
+    load_initial_weights(colour, tmp_path / "gray.pt")
+    inputs = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():  # the colour channels change nothing until training uses them
+        torch.testing.assert_close(colour(inputs), gray(inputs[:, :1]))
+    save_checkpoint(colour, tmp_path / "colour.pt")
+    refused = r"colour.pt: init weights are of another network \(in_channels 4"
+    with pytest.raises(NucsegInputError, match=refused):
+        load_initial_weights(gray, tmp_path / "colour.pt")  # fewer channels: refused
 
 
 def test_cosine_schedule_anneals_to_its_floor_and_resumes_to_the_same_weights(tmp_path):

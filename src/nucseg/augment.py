@@ -26,10 +26,12 @@ class AugmentConfig:
     ``aspect``: extra relative stretch of one axis; ``elastic``: displacement amplitude in
     pixels of a random field on ``elastic_grid`` x ``elastic_grid`` control points, smoothly
     (bicubic) interpolated; ``gamma``/``contrast``: log-uniform half-ranges; ``brightness``:
-    additive half-range; ``invert``: probability of ``1 - x``; ``noise``: max sigma of the
-    additive gaussian noise; ``speckle``: max sigma of the multiplicative noise.
-    ``hflip``: mirror left-right with probability 1/2 (for images with a fixed up, such as
-    ultrasound, with ``dihedral`` off); ``translate``: max shift in pixels along each axis.
+    additive half-range; ``channel_gain``: log-uniform half-range of a gain drawn per channel
+    (stain and tint variation of colour input); ``invert``: probability of ``1 - x``;
+    ``noise``: max sigma of the additive gaussian noise; ``speckle``: max sigma of the
+    multiplicative noise.  ``hflip``: mirror left-right with probability 1/2 (for images with
+    a fixed up, such as ultrasound, with ``dihedral`` off); ``translate``: max shift in pixels
+    along each axis.
     """
 
     dihedral: bool = True
@@ -42,6 +44,7 @@ class AugmentConfig:
     contrast: float = 0.3
     brightness: float = 0.08
     channel_shuffle: bool = True
+    channel_gain: float = 0.0
     invert: float = 0.0
     noise: float = 0.03
     speckle: float = 0.1
@@ -144,7 +147,7 @@ def sampling_grid(
 def jitter_intensity(
     generator: torch.Generator, images: torch.Tensor, config: AugmentConfig
 ) -> torch.Tensor:
-    """Gamma, contrast, brightness, channel shuffle, inversion and noise per image of an
+    """Gamma, contrast, brightness, channel shuffle and gain, inversion and noise per image of an
     ``N x C x H x W`` batch in [0, 1]; the result is clipped to [0, 1]."""
     n, channels = images.shape[:2]
 
@@ -154,6 +157,9 @@ def jitter_intensity(
     if config.channel_shuffle and channels > 1:
         order = torch.argsort(torch.rand(n, channels, generator=generator), dim=1)
         images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+    if config.channel_gain > 0:
+        gains = torch.exp(_uniform(generator, n * channels, config.channel_gain))
+        images = images * gains.float().view(n, channels, 1, 1)
     gamma = per_image(torch.exp(_uniform(generator, n, config.gamma)))
     contrast = per_image(torch.exp(_uniform(generator, n, config.contrast)))
     brightness = per_image(_uniform(generator, n, config.brightness))

@@ -23,10 +23,11 @@ from nucseg.io.images import read_image, write_tiff
 from nucseg.io.kaggle import IMAGE_SUFFIXES
 from nucseg.io.tables import write_table
 from nucseg.measure import measure_instances
-from nucseg.normalize import NormalizeConfig, normalize_image
+from nucseg.normalize import normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import (
     PredictConfig,
+    checkpoint_normalization,
     network_of,
     predict_probability,
     read_checkpoint,
@@ -86,16 +87,6 @@ def shipped_predict_settings(models: list[Path | str]) -> dict:
 def shipped_thresholds(models: list[Path | str]) -> Path | None:
     """A single model folder's ``thresholds.json`` (tuned on its validation fold), if any."""
     return _model_folder_file(models, "thresholds.json")
-
-
-def checkpoint_normalization(payload: dict, path: Path) -> NormalizeConfig:
-    """The normalisation the checkpoint at ``path`` (its ``payload``) was trained with
-    (default settings for checkpoints that do not record it)."""
-    recorded = payload.get("normalize")
-    if recorded is None:
-        log.warning("%s: no normalisation recorded; using the defaults", path)
-        return NormalizeConfig()
-    return NormalizeConfig(**recorded)
 
 
 def predict_images(

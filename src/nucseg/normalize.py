@@ -5,10 +5,12 @@ Every image, whatever its modality, becomes a float32 ``C x H x W`` array in [0,
 fluorescence keeps its intensity (max over channels, so tinted images work), brightfield is
 inverted, and H&E histology is reduced to its haematoxylin density by colour deconvolution
 (scikit-image ``rgb2hed``).  ``lab`` uses the CIELAB lightness (``C = 1``); ``rgb`` keeps the
-three colour channels (``C = 3``), each inverted unless fluorescence so nuclei stay bright.
+three colour channels (``C = 3``), each inverted unless fluorescence so nuclei stay bright;
+``auto+rgb`` stacks ``auto``'s channel and ``rgb``'s three (``C = 4``; a network trained on
+``auto`` can grow into it, see :func:`nucseg.train.load_initial_weights`).
 Then a robust per-image percentile scaling maps the ``low``-th percentile to 0 and the
-``high``-th to 1, clipping outside (one pair of percentiles over all channels, so colour
-ratios survive).
+``high``-th to 1, clipping outside (one pair of percentiles over the colour channels, so
+colour ratios survive; ``auto+rgb`` scales its first channel on its own).
 """
 
 from __future__ import annotations
@@ -24,12 +26,7 @@ from nucseg.io.images import to_rgb8
 CATEGORIES = ("fluorescence", "brightfield", "histology")
 
 
-METHODS = ("auto", "lab", "rgb")
-
-
-def channel_count(method: str) -> int:
-    """Channels of a normalised image (the network's input channels) for ``method``."""
-    return 3 if method == "rgb" else 1
+METHODS = ("auto", "lab", "rgb", "auto+rgb")
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,10 @@ class NormalizeConfig:
 
     ``low``/``high``: percentiles mapped to 0 and 1.  ``method``: ``auto`` converts per
     category (see module docstring); ``lab`` uses the CIELAB lightness for every image,
-    inverted unless fluorescence; ``rgb`` keeps colour (inverted unless fluorescence).
-    ``clahe``: contrast-limited adaptive histogram
-    equalisation after scaling (scikit-image ``equalize_adapthist``).
+    inverted unless fluorescence; ``rgb`` keeps colour (inverted unless fluorescence);
+    ``auto+rgb`` is ``auto``'s channel followed by ``rgb``'s three.  ``clahe``:
+    contrast-limited adaptive histogram equalisation after scaling (scikit-image
+    ``equalize_adapthist``).
     """
 
     low: float = 1.0
@@ -51,14 +49,18 @@ class NormalizeConfig:
     def describe(self, category: str) -> str:
         """What is done to an image of ``category``, as recorded in the dataset manifest,
         e.g. ``haematoxylin p1-99.8`` or ``rgb-inverted p1-99.8 clahe``."""
+        auto = {
+            "fluorescence": "max-channel",
+            "brightfield": "gray-inverted",
+            "histology": "haematoxylin",
+        }[category]
         if self.method == "auto":
-            conversion = {
-                "fluorescence": "max-channel",
-                "brightfield": "gray-inverted",
-                "histology": "haematoxylin",
-            }[category]
+            conversion = auto
         else:
-            conversion = self.method if category == "fluorescence" else f"{self.method}-inverted"
+            colour = self.method.removeprefix("auto+")
+            conversion = colour if category == "fluorescence" else f"{colour}-inverted"
+            if self.method.startswith("auto+"):
+                conversion = f"{auto}+{conversion}"
         text = f"{conversion} p{self.low:g}-{self.high:g}"
         return f"{text} clahe" if self.clahe else text
 
@@ -113,16 +115,19 @@ def normalize_image(
     """Full normalisation: ``(float32 C x H x W in [0, 1] with bright nuclei, category)``."""
     category = detect_category(image)
     if config.method == "auto":
-        channels = nuclei_bright(image, category)[None]
+        scaled = percentile_scale(nuclei_bright(image, category)[None], config)
     elif config.method == "lab":
         lightness = rgb2lab(to_rgb8(image))[..., 0].astype(np.float32)
-        channels = (lightness if category == "fluorescence" else 100.0 - lightness)[None]
-    elif config.method == "rgb":
+        lightness = lightness if category == "fluorescence" else 100.0 - lightness
+        scaled = percentile_scale(lightness[None], config)
+    elif config.method in ("rgb", "auto+rgb"):
         rgb = np.moveaxis(to_rgb8(image), -1, 0).astype(np.float32)
-        channels = rgb if category == "fluorescence" else 255.0 - rgb
+        scaled = percentile_scale(rgb if category == "fluorescence" else 255.0 - rgb, config)
+        if config.method == "auto+rgb":
+            first = percentile_scale(nuclei_bright(image, category)[None], config)
+            scaled = np.concatenate([first, scaled])
     else:
         raise ValueError(f"normalize.method must be one of {METHODS}, not {config.method!r}")
-    scaled = percentile_scale(channels, config)
     if config.clahe:
         scaled = np.stack([equalize_adapthist(c, clip_limit=0.01) for c in scaled])
     return scaled.astype(np.float32), category

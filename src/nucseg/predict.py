@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from nucseg.augment import dihedral, inverse_dihedral
-from nucseg.datasets import load_normalized, read_manifest
+from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import save_arrays
 from nucseg.io.atomic import atomic_path
+from nucseg.io.images import read_image
+from nucseg.io.kaggle import list_stage1
 from nucseg.models import ModelConfig, SegmentationNet, build_model
+from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.precision import autocast, autocast_dtype, channels_last
-from nucseg.tuning import load_validation
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,33 @@ def read_checkpoint(path: Path | str) -> dict:
     if not isinstance(payload, dict) or not {"net", "state_dict"} <= payload.keys():
         raise NucsegInputError(f"{path}: not a nucseg checkpoint (no 'net' and 'state_dict')")
     return payload
+
+
+def checkpoint_normalization(payload: dict, path: Path | str) -> NormalizeConfig:
+    """The normalisation the checkpoint at ``path`` (its ``payload``) was trained with
+    (default settings for checkpoints that do not record it)."""
+    recorded = payload.get("normalize")
+    if recorded is None:
+        log.warning("%s: no normalisation recorded; using the defaults", path)
+        return NormalizeConfig()
+    return NormalizeConfig(**recorded)
+
+
+def inputs_as_trained(
+    trained_with: NormalizeConfig,
+    prepared_with: NormalizeConfig,
+    normalized_dir: Path | str,
+    image_paths: dict[str, Path],
+) -> dict[str, np.ndarray]:
+    """A model's input images by id: the prepared ones in ``normalized_dir`` when they were
+    normalised as the model was trained (``prepared_with == trained_with``), else the source
+    images of ``image_paths`` normalised the model's way (a model of a dataset version with
+    its own ``normalize``, or a shipped one trained otherwise)."""
+    ids = sorted(image_paths)
+    if trained_with == prepared_with:
+        return load_normalized(normalized_dir, ids)
+    log.info("normalising %d images as the model was trained: %s", len(ids), trained_with)
+    return {i: normalize_image(read_image(image_paths[i]), trained_with)[0] for i in ids}
 
 
 def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
@@ -267,19 +296,31 @@ def predict_shard(
     *,
     shard: int,
     n_shards: int,
+    test_roots: list[Path | str],
+    prepared_with: NormalizeConfig = NormalizeConfig(),
     config: PredictConfig = PredictConfig(),
     threads: int = 1,
     device: str = "auto",
 ) -> None:
-    """Predict one shard of a prepared test set; write float16 ``K x H x W`` maps keyed by
-    image id."""
+    """Predict one shard of a prepared test set (its stage1_test folders ``test_roots``,
+    normalised ``prepared_with`` into ``normalized_dir``); write float16 ``K x H x W`` maps
+    keyed by image id.  A model trained with another normalisation gets the source images
+    normalised its way (:func:`inputs_as_trained`)."""
 
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
-    model = load_model(model_path, torch_device)
+    payload = read_checkpoint(model_path)
+    model = network_of(payload, model_path, torch_device)
     ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
     start = time.perf_counter()
-    images = load_normalized(normalized_dir, ids)
+    entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
+    sources = {e.image_id: e.image_path for e in entries}
+    images = inputs_as_trained(
+        checkpoint_normalization(payload, model_path),
+        prepared_with,
+        normalized_dir,
+        {i: sources[i] for i in ids},
+    )
     maps = {
         i: predict_probability(model, images[i], torch_device, config).astype(np.float16)
         for i in ids
@@ -300,16 +341,25 @@ def predict_validation(
     fold_dir: Path | str,
     out_path: Path | str,
     *,
+    prepared_with: NormalizeConfig = NormalizeConfig(),
     config: PredictConfig = PredictConfig(),
     threads: int = 1,
     device: str = "auto",
 ) -> None:
-    """Predict the validation images of a fold with one checkpoint, as at test time; write
-    float16 ``K x H x W`` maps keyed by image id (every tuning of that model reads them)."""
+    """Predict the validation images of a fold (normalised ``prepared_with``) with one
+    checkpoint, as at test time; write float16 ``K x H x W`` maps keyed by image id (every
+    tuning of that model reads them)."""
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
-    model = load_model(model_path, torch_device)
-    images, _ = load_validation(fold_dir)
+    payload = read_checkpoint(model_path)
+    model = network_of(payload, model_path, torch_device)
+    valid = Path(fold_dir) / "valid"
+    images = inputs_as_trained(
+        checkpoint_normalization(payload, model_path),
+        prepared_with,
+        valid / "normalized",
+        {i: valid / "images" / f"{i}.png" for i in fold_side_ids(fold_dir, "valid")},
+    )
     start, maps = time.perf_counter(), {}
     for done, (image_id, image) in enumerate(images.items(), start=1):
         maps[image_id] = predict_probability(model, image, torch_device, config)

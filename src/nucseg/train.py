@@ -286,7 +286,7 @@ def train_model(
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
-    # the input channels follow the data (1, or 3 for normalize.method 'rgb')
+    # the input channels follow the data (1; 3 for normalize.method 'rgb', 4 for 'auto+rgb')
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     dtype = autocast_dtype(config.precision, device)
     model = build_model(net)
@@ -450,21 +450,47 @@ def _lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 def load_initial_weights(model: torch.nn.Module, init: Path | str) -> str:
     """Load the weights of checkpoint ``init`` (or ``init/model.pt``) into ``model``, whose
     network must be the one the checkpoint describes; return the file's sha256 (it goes
-    into the run's fingerprint)."""
+    into the run's fingerprint).
+
+    The model may take more input channels than the checkpoint (e.g. ``normalize.method``
+    ``auto+rgb`` after ``auto``): the checkpoint's channels come first and the first
+    convolution's weights of the new ones start at zero, so the network computes what the
+    checkpoint computed until training gives the new channels a use."""
     path = Path(init) / "model.pt" if Path(init).is_dir() else Path(init)
     payload = read_checkpoint(path)
     shipped = ModelConfig(**payload["net"]).to_dict()
     wanted = model.config.to_dict()
-    differing = sorted(k for k in wanted if k != "encoder_weights" and shipped[k] != wanted[k])
+    differing = sorted(
+        k
+        for k in wanted
+        if k != "encoder_weights"
+        and shipped[k] != wanted[k]
+        and not (k == "in_channels" and shipped[k] < wanted[k])
+    )
     if differing:
         key = differing[0]
         raise NucsegInputError(
             f"{path}: init weights are of another network ({key} {shipped[key]!r}, the model's "
             f"net has {wanted[key]!r}); give the model the checkpoint's net settings"
         )
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict(_grow_input_channels(payload["state_dict"], model.state_dict()))
     log.info("initial weights from %s (epoch %s)", path, payload.get("epoch", "?"))
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _grow_input_channels(loaded: dict, wanted: dict) -> dict:
+    """``loaded`` with every convolution weight that sees fewer input channels than its
+    counterpart in ``wanted`` (the input convolution) zero-padded to the wanted count."""
+    grown = dict(loaded)
+    for key, tensor in loaded.items():
+        target = wanted.get(key)
+        if target is not None and tensor.ndim == 4 and tensor.shape[1] < target.shape[1]:
+            padding = tensor.new_zeros(
+                (tensor.shape[0], target.shape[1] - tensor.shape[1], *tensor.shape[2:])
+            )
+            grown[key] = torch.cat([tensor, padding], dim=1)
+            log.info("%s: %d new input channels start at zero", key, padding.shape[1])
+    return grown
 
 
 def target_indices(heads: tuple[str, ...]) -> list[int]:

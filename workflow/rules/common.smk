@@ -161,6 +161,13 @@ def dataset_of(wildcards):
     return config["models"][wildcards.model]["dataset"]
 
 
+def version_normalize(version):
+    """The normalisation of dataset version ``version``: config ``normalize`` updated by the
+    version's own ``normalize`` keys (test images are normalised as each model's checkpoint
+    records)."""
+    return {**config["normalize"], **config["datasets"][version].get("normalize", {})}
+
+
 def model_fold_dir(model):
     """The materialised fold folder a model trains on."""
     spec = config["models"][model]

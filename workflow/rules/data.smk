@@ -59,7 +59,7 @@ rule assemble_dataset:
             key: config["datasets"][wc.version].get(key)
             for key in ("include", "exclude", "balance", "shares")
         },
-        normalize=config["normalize"],  # recorded per image in the manifest
+        normalize=lambda wc: version_normalize(wc.version),  # recorded per image
     script:
         "../scripts/assemble_dataset.py"
 
@@ -84,7 +84,7 @@ rule normalize_dataset:
     conda:
         "../../envs/data.yaml"
     params:
-        normalize=config["normalize"],
+        normalize=lambda wc: version_normalize(wc.version),
     script:
         "../scripts/normalize_dataset.py"
 

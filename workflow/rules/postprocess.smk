@@ -37,6 +37,7 @@ rule predict_validation:
         gpu=1,
     params:
         predict=config["predict"],
+        normalize=lambda wc: version_normalize(wc.version),  # how the fold was normalised
     script:
         "../scripts/predict_validation.py"
 

@@ -5,6 +5,7 @@ rule predict_shard:
         model="results/models/{model}/{checkpoint}.pt",
         manifest="results/test/manifest.tsv",
         normalized="results/test/normalized",
+        images=list(TEST_SETS.values()),  # read when the model was trained otherwise
     output:
         keep_or_temp("results/predictions/{model}/{checkpoint}-{shard}.npz"),
     log:
@@ -20,5 +21,6 @@ rule predict_shard:
         shard=lambda wc: int(wc.shard),
         n_shards=len(SHARDS),
         predict=config["predict"],
+        normalize=config["normalize"],  # how prepare_test_set normalised
     script:
         "../scripts/predict_shard.py"

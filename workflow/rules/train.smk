@@ -36,7 +36,7 @@ rule train_model:
         postprocess={
             k: v for k, v in config["postprocess"].items() if k not in ("tune", "grid")
         },
-        normalize=config["normalize"],
+        normalize=lambda wc: version_normalize(dataset_of(wc)),
         # resumable state, not an output: a killed or failed job keeps it
         checkpoints="results/checkpoints/{model}",
     script:

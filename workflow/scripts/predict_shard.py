@@ -1,5 +1,6 @@
 """Predict one shard of the test images with one model."""
 
+from nucseg.normalize import NormalizeConfig
 from nucseg.predict import PredictConfig, predict_shard
 from nucseg.scripting import run_script
 
@@ -12,6 +13,8 @@ def main(snakemake):
         snakemake.output[0],
         shard=snakemake.params.shard,
         n_shards=snakemake.params.n_shards,
+        test_roots=snakemake.input.images,
+        prepared_with=NormalizeConfig(**snakemake.params.normalize),
         config=PredictConfig.from_config(snakemake.params.predict),
         threads=snakemake.threads,
     )

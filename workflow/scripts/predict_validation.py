@@ -1,5 +1,6 @@
 """Predict the validation images of a fold with one model checkpoint."""
 
+from nucseg.normalize import NormalizeConfig
 from nucseg.predict import PredictConfig, predict_validation
 from nucseg.scripting import run_script
 
@@ -9,6 +10,7 @@ def main(snakemake):
         snakemake.input.model,
         snakemake.input.fold,
         snakemake.output[0],
+        prepared_with=NormalizeConfig(**snakemake.params.normalize),
         config=PredictConfig.from_config(snakemake.params.predict),
         threads=snakemake.threads,
     )
