@@ -119,10 +119,10 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
     from skimage.morphology import h_maxima as skimage_h_maxima
 
     import nucseg.postprocess as post
-    from nucseg.inference import checkpoint_normalization, image_files
+    from nucseg.inference import image_files
     from nucseg.io.images import read_image
     from nucseg.normalize import normalize_image
-    from nucseg.predict import network_of, read_checkpoint
+    from nucseg.predict import checkpoint_normalization, network_of, read_checkpoint
 
     if model_dir is None:
         generated = generate(

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nucseg.inference import checkpoint_normalization, shipped_predict_settings
+from nucseg.inference import shipped_predict_settings
 from nucseg.io.images import read_image
 from nucseg.io.sources import list_source
 from nucseg.metrics import dsb_score
@@ -32,7 +32,13 @@ from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.precision import cpu_has_native_bf16
-from nucseg.predict import PredictConfig, network_of, predict_probability, read_checkpoint
+from nucseg.predict import (
+    PredictConfig,
+    checkpoint_normalization,
+    network_of,
+    predict_probability,
+    read_checkpoint,
+)
 from nucseg.synth import SynthConfig, generate
 
 CPU = torch.device("cpu")

@@ -4,10 +4,13 @@ import torch
 from scipy import ndimage as ndi
 
 from nucseg.errors import NucsegInputError
+from nucseg.io.images import write_channels, write_png
 from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.predict import (
     PredictConfig,
     blend_window,
+    inputs_as_trained,
     load_model,
     pad_to_multiple,
     predict_probability,
@@ -185,3 +188,18 @@ def test_blend_windows_of_neighbouring_tiles_sum_to_one():
     for start in starts:
         total[start : start + 128] += blend_window(128, start, 300, 16, 32)
     assert total.min() > 0.99 - 1e-6 or np.all(total > 0)
+
+
+def test_inputs_are_the_prepared_images_only_when_normalised_as_the_model_was_trained(tmp_path):
+    rng = np.random.default_rng(0)
+    source = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    write_png(source, tmp_path / "a.png")
+    prepared = np.full((1, 24, 24), 0.25, np.float32)  # not what normalisation would give
+    write_channels(prepared, tmp_path / "normalized" / "a.tif")
+    paths = {"a": tmp_path / "a.png"}
+    same = inputs_as_trained(NormalizeConfig(), NormalizeConfig(), tmp_path / "normalized", paths)
+    np.testing.assert_array_equal(same["a"], prepared)
+    colour = NormalizeConfig(method="auto+rgb")
+    other = inputs_as_trained(colour, NormalizeConfig(), tmp_path / "normalized", paths)
+    np.testing.assert_array_equal(other["a"], normalize_image(source, colour)[0])
+    assert other["a"].shape == (4, 24, 24)

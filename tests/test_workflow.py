@@ -63,7 +63,7 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert set(mean.ensemble) == {"unet16", "camunet4", "final"}  # every model, and ensembles
     assert mean.dsb.between(0, 1).all() and mean.pq.between(0, 1).all()
     run = json.loads((workdir / "results/run_manifest.json").read_text())
-    assert set(run["datasets"]) == {"v2"} and len(run["config_sha256"]) == 64
+    assert set(run["datasets"]) == {"v2", "v2_colour"} and len(run["config_sha256"]) == 64
     assert run["packages"]["torch"].startswith("2.13")
     tuned = json.loads((workdir / "results/thresholds/final.json").read_text())
     assert len(tuned["grid"]) == 4 and 0 <= tuned["valid_dsb_tuned"] <= 1
@@ -81,6 +81,10 @@ def test_real_run_writes_a_valid_submission_and_scores(workdir):
     assert list(log.epoch) == [1, 2] and {"loss_contour", "loss_marker"} <= set(log.columns)
     assert (workdir / "results/models/camunet4/learning_curve.png").stat().st_size > 0
     assert (workdir / "results/checkpoints/camunet4/last.pt").is_file()
+    # the colour model saw its test images and unet16's fold normalised its own way
+    assert read_checkpoint(workdir / "results/models/camunet4/model.pt")["net"]["in_channels"] == 4
+    for job in ("predict_shard/camunet4-model-000", "predict_validation/camunet4-model-v2-0"):
+        assert "as the model was trained" in (workdir / f"results/logs/{job}.log").read_text()
     benchmarks = pd.read_csv(workdir / "results/benchmarks.tsv", sep="\t")
     assert {"train_model", "predict_shard", "separate_instances"} <= set(benchmarks.rule)
     assert (benchmarks.s >= 0).all() and benchmarks.max_rss.notna().all()

@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny_config() -> dict:
-    """The demo config shrunk to seconds on generated data: 2 tiny models (1 and 3 heads)
-    and their ensemble."""
+    """The demo config shrunk to seconds on generated data: 2 tiny models (1 and 3 heads; gray
+    and colour input) and their ensemble."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["synthetic"].update(
         n_train=6, n_test=3, shapes=[[64, 96], [151, 120]], n_monuseg_tiles=1, n_ctc_frames=4
@@ -26,10 +26,17 @@ def tiny_config() -> dict:
     model = config["models"]["unet16"]
     model["net"].update(base_width=4, depth=2)
     model["train"].update(epochs=2, steps_per_epoch=2, batch_size=2, crop=48)
-    # a second, three-head model: the ensemble mixes head counts
+    # a second, three-head model with colour input (its own dataset version): the ensemble
+    # mixes head counts and normalisations (test and validation images normalised per model)
+    config["datasets"]["v2_colour"] = config["datasets"]["v2"] | {
+        "normalize": {"method": "auto+rgb"}
+    }
+    colour = {"channel_shuffle": False, "channel_gain": 0.1}
     config["models"] = {
         "unet16": model,
-        "camunet4": copy.deepcopy(model) | {"net": model["net"] | {"arch": "camunet"}},
+        "camunet4": copy.deepcopy(model)
+        | {"net": model["net"] | {"arch": "camunet"}, "dataset": "v2_colour"}
+        | {"augment": model.get("augment", {}) | colour},
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"].update(tta_views=[0, 5], keep_maps=True)
