@@ -7,12 +7,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from workflow_run import snakemake, tiny_config, write_tiny_config
 
 from nucseg.datasets import read_manifest
 from nucseg.export import MODEL_FILES
-from nucseg.predict import read_checkpoint
+from nucseg.predict import network_of, read_checkpoint
 from nucseg.submission import read_submission
 
 RULES = [
@@ -131,7 +132,8 @@ def test_changing_one_model_reruns_only_its_branch(workdir):
     # camunet4 and the ensemble "final"; unet16 keeps its (kept) maps and instances
     assert jobs.get("train_model") == 1 and jobs.get("predict_shard") == 2, jobs
     assert jobs.get("tune_thresholds") == 2 and jobs.get("separate_instances") == 4
-    assert jobs.get("predict_validation") == 1  # its maps of the fold, shared by both tunings
+    # its maps of its own fold (its tuning) and of unet16's (the ensemble's): the versions differ
+    assert jobs.get("predict_validation") == 2
     assert "assemble_dataset" not in jobs and "compute_targets" not in jobs
 
 
@@ -270,6 +272,15 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     assert "nucseg predict --model resources/models/camunet4" in card and "| fluorescence |" in card
     payload = read_checkpoint(folder / "model.pt")
     assert payload["precision"] in ("bf16", "fp32") and "normalize" in payload
+    # weights ship as float16 (half the size) and compute what the trained ones compute
+    assert {v.dtype for v in payload["state_dict"].values() if v.is_floating_point()} == {
+        torch.float16
+    }
+    trained = read_checkpoint(workdir / "results/models/camunet4/model.pt")
+    inputs = torch.rand(1, 4, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        maps = [network_of(p, "", torch.device("cpu"))(inputs).masks for p in (payload, trained)]
+    torch.testing.assert_close(maps[0], maps[1], atol=1e-3, rtol=0)
     assert json.loads((folder / "predict.json").read_text())["tta_views"] == [0, 5]
     # the folder alone segments a folder of images with its own thresholds
     images = workdir / "resources/synthetic/stage1_test"

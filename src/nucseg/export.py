@@ -3,7 +3,8 @@ StarDist's and Cellpose's shipped models.
 
 Layout::
 
-    model.pt          weights + network config + the normalisation it was trained with
+    model.pt          weights (stored as float16: half the size; loading casts them back)
+                      + network config + the normalisation it was trained with
                       (loads with ``torch.load(weights_only=True)``)
     thresholds.json   post-processing thresholds tuned on the validation fold, with the
                       validation DSB score overall and per category
@@ -83,7 +84,7 @@ def export_model(
     manifest = read_manifest(manifest_path).set_index("id")
     split = {side: fold_side_ids(fold_dir, side) for side in ("train", "valid")}
     with atomic_directory(out_dir) as tmp:
-        torch.save(payload, tmp / "model.pt")
+        torch.save(half_precision(payload), tmp / "model.pt")
         shutil.copyfile(thresholds_path, tmp / "thresholds.json")
         settings = {k: predict[k] for k in PREDICT_KEYS if k in predict}
         (tmp / "predict.json").write_text(json.dumps(settings, indent=1) + "\n")
@@ -92,6 +93,16 @@ def export_model(
         shutil.copyfile(Path(fold_dir) / "split.tsv", tmp / "split.tsv")
         card = model_card(name, payload, thresholds, log, manifest, split, provenance, predict)
         (tmp / "README.md").write_text(card)
+
+
+def half_precision(payload: dict) -> dict:
+    """A checkpoint payload whose floating-point weights are stored as float16 (half the
+    file; :func:`nucseg.predict.network_of` loads them into the float32 network)."""
+    weights = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in payload["state_dict"].items()
+    }
+    return {**payload, "state_dict": weights}
 
 
 def _counts(manifest: pd.DataFrame, ids: list[str]) -> str:
