@@ -14,7 +14,7 @@ from nucseg.normalize import detect_category
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = REPO / "resources" / "dsb2018_slice"
-SHIPPED = REPO / "resources" / "models" / "dsb24he"
+SHIPPED = REPO / "resources" / "models" / "dsb32"
 REALDATA = REPO.parent / "shared" / "realdata" / "dsb2018" / "stage1_train"
 
 
