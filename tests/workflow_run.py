@@ -35,8 +35,11 @@ def tiny_config() -> dict:
     config["models"] = {
         "unet16": model,
         "camunet4": copy.deepcopy(model)
-        | {"net": model["net"] | {"arch": "camunet"}, "dataset": "v2_colour"}
-        | {"augment": model.get("augment", {}) | colour},
+        | {
+            "net": model["net"] | {"arch": "camunet"},
+            "dataset": "v2_colour",
+            "augment": model["augment"] | colour,
+        },
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"].update(tta_views=[0, 5], keep_maps=True)
