@@ -46,7 +46,7 @@ def test_the_solution_csv_decodes_to_the_test_images_masks():
             assert original.max() == solution[entry.image_id].max()
 
 
-@pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped model in resources/models/dsb32")
+@pytest.mark.skipif(not SHIPPED.is_dir(), reason=f"no shipped model in {SHIPPED}")
 def test_the_shipped_model_never_trained_on_the_demo_test_images():
     split = pd.read_csv(SHIPPED / "split.tsv", sep="\t").set_index("id").side
     test_ids = [e.image_id for e in list_stage1(SLICE / "stage1_test", require_masks=False)]
