@@ -11,7 +11,7 @@ ensemble with and without TTA, with the config's and with the tuned thresholds.
 
     .venv/bin/python benchmarks/bench_predict.py speed
     .venv/bin/python benchmarks/bench_predict.py speed --quick    # seconds: tiny sizes (CI)
-    .venv/bin/python benchmarks/bench_predict.py postprocess --model resources/models/dsb32 \
+    .venv/bin/python benchmarks/bench_predict.py postprocess --model resources/models/dsb36 \
         --images resources/dsb2018_slice/stage1_test
     .venv/bin/python benchmarks/bench_predict.py postprocess --quick    # generated maps (CI)
     .venv/bin/python benchmarks/bench_predict.py demo

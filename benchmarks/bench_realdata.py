@@ -9,7 +9,7 @@ is printed for each variant: at full size, at the best of several scales
 (:class:`nucseg.predict.PredictConfig` ``scales``), with the folder's own settings, and
 with ``--fp32`` the model run in float32 against bfloat16 (same run).
 
-    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb32 \\
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
         --realdata resources/realdata --sets ctc monuseg
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """

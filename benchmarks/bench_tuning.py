@@ -5,7 +5,7 @@ processes), same maps, same grid, same run; checks both give the same scores.  T
 a model's validation maps, kept when the real-data run has ``predict.keep_maps: true``:
 
     .venv/bin/python benchmarks/bench_tuning.py \
-        --maps results/validation/dsb32/model-real_he-0.npz \
+        --maps results/validation/dsb36/model-real_he-0.npz \
         --fold results/datasets/real_he/folds/0
     .venv/bin/python benchmarks/bench_tuning.py --quick    # seconds: generated maps (CI)
 """

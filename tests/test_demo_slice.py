@@ -14,7 +14,7 @@ from nucseg.normalize import detect_category
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = REPO / "resources" / "dsb2018_slice"
-SHIPPED = REPO / "resources" / "models" / "dsb32"
+SHIPPED = REPO / "resources" / "models" / "dsb36"
 REALDATA = REPO.parent / "shared" / "realdata" / "dsb2018" / "stage1_train"
 
 
