@@ -7,6 +7,7 @@ setting).  Skips bfloat16 on a CPU without native bfloat16.
 
     .venv/bin/python benchmarks/bench_precision.py
     .venv/bin/python benchmarks/bench_precision.py --arch camunet --width 24
+    .venv/bin/python benchmarks/bench_precision.py --arch camunet --width 32 36   # same run
     .venv/bin/python benchmarks/bench_precision.py --quick    # seconds: tiny sizes (CI)
 """
 
@@ -69,30 +70,32 @@ def training_rate(net: ModelConfig, dtype, last: bool, batch: int, size: int, re
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="unet")
-    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--width", type=int, nargs="+", default=[16], help="one run per width")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        net = ModelConfig(arch=args.arch, base_width=4, depth=2)
+        nets = [ModelConfig(arch=args.arch, base_width=4, depth=2)]
         shapes, repeats = {"inference": [(2, 64)], "training": [(2, 32)]}, 1
     else:
-        net = ModelConfig(arch=args.arch, base_width=args.width)
+        nets = [ModelConfig(arch=args.arch, base_width=width) for width in args.width]
         shapes, repeats = {"inference": [(8, 256)], "training": [(8, 128), (8, 256)]}, 3
-    print(
-        f"{args.arch}-{net.base_width}/{net.depth}, {count_parameters(build_model(net)) / 1e6:.2f}"
-        f" M parameters, {args.threads} threads, native bf16: {cpu_has_native_bf16()}"
-    )
-    for kind, measure in (("inference", inference_rate), ("training", training_rate)):
-        for batch, size in shapes[kind]:
-            rates = {
-                name: measure(net, dtype, last, batch, size, repeats)
-                for name, dtype, last in variants()
-            }
-            base = rates["fp32"]
-            cells = ", ".join(f"{k} {v:.1f} img/s (x{v / base:.2f})" for k, v in rates.items())
-            print(f"{kind}, batch {batch} at {size}x{size}: {cells}", flush=True)
+    for net in nets:
+        print(
+            f"{args.arch}-{net.base_width}/{net.depth}, "
+            f"{count_parameters(build_model(net)) / 1e6:.2f} M parameters, {args.threads} threads,"
+            f" native bf16: {cpu_has_native_bf16()}"
+        )
+        for kind, measure in (("inference", inference_rate), ("training", training_rate)):
+            for batch, size in shapes[kind]:
+                rates = {
+                    name: measure(net, dtype, last, batch, size, repeats)
+                    for name, dtype, last in variants()
+                }
+                base = rates["fp32"]
+                cells = ", ".join(f"{k} {v:.1f} img/s (x{v / base:.2f})" for k, v in rates.items())
+                print(f"{kind}, batch {batch} at {size}x{size}: {cells}", flush=True)
 
 
 if __name__ == "__main__":
