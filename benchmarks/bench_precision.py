@@ -70,7 +70,9 @@ def training_rate(net: ModelConfig, dtype, last: bool, batch: int, size: int, re
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="unet")
-    parser.add_argument("--width", type=int, nargs="+", default=[16], help="one run per width")
+    parser.add_argument(
+        "--width", type=int, nargs="+", default=[16], help="each measured in turn, same run"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (CI)")
     args = parser.parse_args()
