@@ -70,8 +70,8 @@ def test_fold_folders_are_hardlinks_and_removable(tmp_path):
     assert counts["train"] + counts["valid"] == 4 and counts["valid"] > 0
     image_id = manifest["id"].iloc[0]
     side = sides.iloc[0]
-    linked = tmp_path / "v1" / "folds" / "0" / side / "images" / f"{image_id}.png"
-    original = tmp_path / "v1" / "images" / f"{image_id}.png"
+    linked = tmp_path / "v1" / "folds" / "0" / side / "images" / f"{image_id}.tif"
+    original = tmp_path / "v1" / "images" / f"{image_id}.tif"
     assert linked.stat().st_ino == original.stat().st_ino
     targets = read_channels(tmp_path / "v1" / "folds" / "0" / side / "targets" / f"{image_id}.tif")
     labels = read_tiff(original.parent.parent / "labels" / f"{image_id}.tif")

@@ -5,7 +5,7 @@ Each raw source is converted once (:func:`convert_source`) into ``results/source
 converted sources by hardlinks (:func:`assemble_dataset`).  A dataset version folder holds::
 
     manifest.tsv           one row per image (see MANIFEST_COLUMNS)
-    images/<id>.png        the source image as 8-bit RGB
+    images/<id>.tif        the source image in its own bit depth (gray or RGB, zlib TIFF)
     labels/<id>.tif        instance labels (uint16, 0 = background)
     normalized/<id>.tif    float32 C x H x W nuclei-bright image in [0, 1] (nucseg.normalize)
     targets/<id>.tif       float32 4 x H x W training targets (nucseg.targets)
@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nucseg.acquisitions import acquisition_features, cluster_acquisitions
 from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_directory, link_or_copy
@@ -31,15 +32,20 @@ from nucseg.io.images import (
     read_channels,
     read_image,
     read_tiff,
-    to_rgb8,
     write_channels,
-    write_png,
+    write_image,
     write_tiff,
 )
 from nucseg.io.kaggle import list_stage1
 from nucseg.io.sources import SOURCE_FORMATS, SourceOptions, list_source
 from nucseg.io.tables import write_table
-from nucseg.normalize import NormalizeConfig, detect_category, normalize_image
+from nucseg.normalize import (
+    NormalizeConfig,
+    colour_channels,
+    detect_category,
+    intensity_range,
+    normalize_image,
+)
 from nucseg.selection import RowSelector, balance_weights
 from nucseg.targets import TargetConfig, compute_targets
 
@@ -47,6 +53,7 @@ MANIFEST_COLUMNS = [
     "id",
     "source",
     "origin",
+    "acquisition",
     "category",
     "height",
     "width",
@@ -59,6 +66,8 @@ MANIFEST_COLUMNS = [
 ]
 # a converted source has no sampling weight and normalisation yet
 SOURCE_COLUMNS = MANIFEST_COLUMNS[:-2]
+#: Suffix of the images of converted sources and dataset versions (:func:`write_image`).
+IMAGE_SUFFIX = ".tif"
 
 
 @dataclass(frozen=True)
@@ -103,7 +112,7 @@ def read_manifest(path: Path | str) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise NucsegInputError(f"{path}: manifest not found")
-    return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str})
+    return pd.read_csv(path, sep="\t", dtype={"id": str, "origin": str, "acquisition": str})
 
 
 def fold_side_ids(fold_dir: Path | str, side: str) -> list[str]:
@@ -116,7 +125,7 @@ def fold_side_ids(fold_dir: Path | str, side: str) -> list[str]:
 def _write_piece(out_dir: Path, image_id: str, image: np.ndarray, labels: np.ndarray) -> dict:
     """Write one image and its labels; return its manifest fields beyond the source ones."""
     labels = labels.astype(np.uint16)
-    write_png(image, out_dir / "images" / f"{image_id}.png")
+    write_image(image, out_dir / "images" / f"{image_id}{IMAGE_SUFFIX}")
     write_tiff(labels, out_dir / "labels" / f"{image_id}.tif")
     areas = np.bincount(labels.ravel())[1:]
     return {
@@ -148,11 +157,18 @@ def convert_source(source: SourceSpec, out_dir: Path | str) -> pd.DataFrame:
 
 
 def _convert_entries(source: SourceSpec, out_dir: Path) -> pd.DataFrame:
-    rows = []
+    rows, origins = [], {}
     for entry in list_source(source.format, source.path, source.options):
-        image = to_rgb8(read_image(entry.image_path))
+        image = read_image(entry.image_path)
+        if image.ndim == 3 and image.shape[-1] == 4:
+            image = image[..., :3]  # alpha is unused (every Kaggle PNG is RGBA)
         row = {"source": source.name, "origin": entry.origin, "category": detect_category(image)}
         labels = entry.read_labels(image.shape[:2])
+        if entry.origin not in origins:  # the first frame of a sequence speaks for it
+            height, width = image.shape[:2]
+            signature = acquisition_features(image, labels)
+            origins[entry.origin] = {"category": row["category"], "height": height, "width": width}
+            origins[entry.origin] |= signature
         if labels.max() > np.iinfo(np.uint16).max:
             raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
         if source.crop:
@@ -165,6 +181,10 @@ def _convert_entries(source: SourceSpec, out_dir: Path) -> pd.DataFrame:
             pieces = [(entry.image_id, image, labels)]
         for piece_id, piece_image, piece_labels in pieces:
             rows.append(row | _write_piece(out_dir, piece_id, piece_image, piece_labels))
+    origin_table = pd.DataFrame.from_dict(origins, orient="index").sort_index()
+    acquisition = cluster_acquisitions(origin_table, source.name)
+    for row in rows:
+        row["acquisition"] = acquisition[row["origin"]]
     manifest = pd.DataFrame(rows, columns=SOURCE_COLUMNS).sort_values("id", kind="stable")
     write_table(manifest, out_dir / "manifest.tsv")
     return manifest
@@ -211,7 +231,7 @@ def assemble_dataset(
         ]
         table = table[chosen]
         for image_id in table["id"]:
-            for kind, suffix in (("images", ".png"), ("labels", ".tif")):
+            for kind, suffix in (("images", IMAGE_SUFFIX), ("labels", ".tif")):
                 name = f"{image_id}{suffix}"
                 link_or_copy(source_dir / kind / name, out_dir / kind / name)
         tables.append(table)
@@ -237,10 +257,11 @@ def normalize_dataset(
     manifest = read_manifest(dataset_dir / "manifest.tsv")
     records = []
     for image_id, category in zip(manifest["id"], manifest["category"], strict=True):
-        image = read_image(dataset_dir / "images" / f"{image_id}.png")
+        image = read_image(dataset_dir / "images" / f"{image_id}{IMAGE_SUFFIX}")
         normalized, _ = normalize_image(image, config)
         write_channels(normalized, Path(out_dir) / f"{image_id}.tif")
-        before = to_rgb8(image).mean(axis=2) / 255.0
+        black, white = intensity_range(image)
+        before = (colour_channels(image).mean(axis=2) - black) / (white - black)
         records.append((category, before, normalized))
     return intensity_stats(records, config)
 
@@ -260,7 +281,8 @@ def intensity_stats(
     records: list[tuple[str, np.ndarray, np.ndarray]], config: NormalizeConfig
 ) -> pd.DataFrame:
     """Per category: image count, mean/std/1st/99th percentile of the gray level before
-    (RGB mean / 255) and after normalisation, and the method used."""
+    (RGB mean in the image's own range, 0 = black and 1 = white: 8-bit 0-255,
+    deeper images :func:`nucseg.normalize.intensity_range`) and after normalisation, and the method used."""
     rows = []
     for category in sorted({r[0] for r in records}):
         stages = {"before": [], "after": []}

@@ -1,7 +1,9 @@
 """Leakage-safe cross-validation folds, materialised as hardlinks.
 
 Folds are grouped by ``origin`` (crops or frames of one original image never fall on both
-sides) and stratified by ``category`` (each fold gets its share of every category).
+sides), or by ``acquisition`` (images of one microscope setting, see
+:mod:`nucseg.acquisitions`: what a model meets on images from elsewhere), and stratified by
+``category`` (each fold gets its share of every category).
 """
 
 from __future__ import annotations
@@ -12,76 +14,93 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nucseg.datasets import IMAGE_SUFFIX
 from nucseg.io.atomic import link_or_copy
 from nucseg.io.tables import write_table
 
 log = logging.getLogger(__name__)
 
 
-def assign_folds(manifest: pd.DataFrame, n_folds: int, seed: int) -> pd.Series:
+GROUPS = ("origin", "acquisition")
+
+
+def assign_folds(
+    manifest: pd.DataFrame, n_folds: int, seed: int, group: str = "origin"
+) -> pd.Series:
     """Fold index (0..n_folds-1) of every row, as a Series indexed like ``manifest``.
 
-    Within each category, origins are shuffled with ``seed`` and each goes to the fold that
-    currently holds the fewest images of that category (ties: lowest fold), which balances
-    image counts when origins have different numbers of crops.
+    Within each category, the groups (values of column ``group``: ``origin`` or
+    ``acquisition``) are shuffled with ``seed`` and each goes to the fold that currently
+    holds the fewest images of that category (ties: lowest fold), which balances image
+    counts when groups have different numbers of images.
     """
     if n_folds < 2:
         raise ValueError("assign_folds needs at least 2 folds; use a hold-out split for one")
     rng = np.random.default_rng(seed)
-    sizes = manifest.groupby("origin", sort=True).size()
-    categories = manifest.groupby("origin", sort=True)["category"].first()
-    fold_of_origin: dict[str, int] = {}
-    for _category, origins in categories.groupby(categories, sort=True):
+    sizes = manifest.groupby(group, sort=True).size()
+    categories = manifest.groupby(group, sort=True)["category"].first()
+    fold_of_group: dict[str, int] = {}
+    for _category, names in categories.groupby(categories, sort=True):
         load = np.zeros(n_folds, int)
-        for origin in rng.permutation(origins.index.to_numpy()):
+        for name in rng.permutation(names.index.to_numpy()):
             fold = int(np.argmin(load))
-            fold_of_origin[origin] = fold
-            load[fold] += sizes[origin]
-    return manifest["origin"].map(fold_of_origin).astype(int)
+            fold_of_group[name] = fold
+            load[fold] += sizes[name]
+    return manifest[group].map(fold_of_group).astype(int)
 
 
 def holdout_split(
-    manifest: pd.DataFrame, valid_fraction: float, seed: int
+    manifest: pd.DataFrame, valid_fraction: float, seed: int, group: str = "origin"
 ) -> tuple[list[str], list[str]]:
-    """Split ids into (train, valid), grouped by ``origin`` and stratified by ``category``.
+    """Split ids into (train, valid), grouped by column ``group`` and stratified by
+    ``category``.
 
-    All images of one origin fall on the same side.  Each category contributes
-    ``round(valid_fraction * n_origins)`` origins to validation (at least one when it has two
-    or more origins and ``valid_fraction > 0``).
+    All images of one group fall on the same side.  Each category contributes
+    ``round(valid_fraction * n_groups)`` groups to validation (at least one when it has two
+    or more groups and ``valid_fraction > 0``).
     """
     rng = np.random.default_rng(seed)
-    origins = manifest.groupby("origin", sort=True)["category"].first()
-    valid_origins: set[str] = set()
-    for _category, group in origins.groupby(origins, sort=True):
-        names = group.index.to_numpy()
+    groups = manifest.groupby(group, sort=True)["category"].first()
+    valid_groups: set[str] = set()
+    for _category, members in groups.groupby(groups, sort=True):
+        names = members.index.to_numpy()
         n_valid = int(round(valid_fraction * names.size))
         if valid_fraction > 0 and names.size >= 2:
             n_valid = max(1, min(n_valid, names.size - 1))
-        valid_origins.update(rng.permutation(names)[:n_valid].tolist())
-    is_valid = manifest["origin"].isin(valid_origins)
+        valid_groups.update(rng.permutation(names)[:n_valid].tolist())
+    is_valid = manifest[group].isin(valid_groups)
     return manifest.loc[~is_valid, "id"].tolist(), manifest.loc[is_valid, "id"].tolist()
 
 
 def fold_sides(
-    manifest: pd.DataFrame, *, folds: int, fold: int, valid_fraction: float, seed: int
+    manifest: pd.DataFrame,
+    *,
+    folds: int,
+    fold: int,
+    valid_fraction: float,
+    seed: int,
+    group: str = "origin",
 ) -> pd.Series:
-    """``'train'`` or ``'valid'`` for every row, for fold ``fold`` of a ``folds``-fold split.
+    """``'train'`` or ``'valid'`` for every row, for fold ``fold`` of a ``folds``-fold split
+    grouped by column ``group`` (:data:`GROUPS`).
 
     ``folds == 1`` is one hold-out split of ``valid_fraction`` (:func:`holdout_split`);
     ``folds >= 2`` uses :func:`assign_folds` and validates on fold ``fold``.
     """
     if not 0 <= fold < folds:
         raise ValueError(f"fold {fold} does not exist in a {folds}-fold split")
+    if group not in GROUPS:
+        raise ValueError(f"cv.group must be one of {GROUPS}, not {group!r}")
     if folds == 1:
-        _train, valid = holdout_split(manifest, valid_fraction, seed)
+        _train, valid = holdout_split(manifest, valid_fraction, seed, group)
         is_valid = manifest["id"].isin(valid)
     else:
-        is_valid = assign_folds(manifest, folds, seed) == fold
+        is_valid = assign_folds(manifest, folds, seed, group) == fold
     return pd.Series(np.where(is_valid, "valid", "train"), index=manifest.index)
 
 
 FOLD_CONTENTS = (
-    ("images", ".png"),
+    ("images", IMAGE_SUFFIX),
     ("labels", ".tif"),
     ("normalized", ".tif"),
     ("targets", ".tif"),

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from nucseg.augment import dihedral, inverse_dihedral
-from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
+from nucseg.datasets import IMAGE_SUFFIX, fold_side_ids, load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import save_arrays
 from nucseg.io.atomic import atomic_path
@@ -358,7 +358,7 @@ def predict_validation(
         checkpoint_normalization(payload, model_path),
         prepared_with,
         valid / "normalized",
-        {i: valid / "images" / f"{i}.png" for i in fold_side_ids(fold_dir, "valid")},
+        {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")},
     )
     start, maps = time.perf_counter(), {}
     for done, (image_id, image) in enumerate(images.items(), start=1):

@@ -17,6 +17,7 @@ def main(snakemake):
         fold=snakemake.params.fold,
         valid_fraction=cv.get("valid_fraction", 0.15),
         seed=cv.get("seed", 0),
+        group=cv.get("group", "origin"),
     )
     counts = materialize_fold(
         Path(snakemake.input.manifest).parent, manifest, sides, snakemake.output[0]

@@ -133,6 +133,17 @@ def write_png(array: np.ndarray, path: Path | str) -> None:
         Image.fromarray(array).save(tmp, format="PNG")
 
 
+def write_image(image: np.ndarray, path: Path | str) -> None:
+    """Write an ``H x W`` gray or ``H x W x 3`` RGB image in its own dtype (8/16-bit, float)
+    as a zlib-compressed TIFF, atomically: unlike an 8-bit PNG, a 12/16-bit camera frame keeps
+    every count.  Alpha is dropped."""
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    photometric = "rgb" if image.ndim == 3 else "minisblack"
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, np.ascontiguousarray(image), photometric=photometric, compression="zlib")
+
+
 def write_tiff(array: np.ndarray, path: Path | str) -> None:
     """Write an array (labels, float images) as an uncompressed TIFF, atomically."""
     with atomic_path(path) as tmp:
