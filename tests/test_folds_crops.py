@@ -108,6 +108,34 @@ def mixed_version(tmp_path_factory):
     return build_version(sources, root / "v")
 
 
+def test_acquisition_folds_hold_whole_acquisitions_and_their_origins_out(mixed_version):
+    # every origin inside one acquisition; the CTC frames (one sequence) are one
+    assert (mixed_version.groupby("origin").acquisition.nunique() == 1).all()
+    ctc = mixed_version[mixed_version.source == "ctc"]
+    assert ctc.acquisition.nunique() == 1 and ctc.acquisition.iloc[0].startswith("ctc:")
+    for folds, fold in ((1, 0), (2, 0), (2, 1), (3, 2)):
+        sides = fold_sides(
+            mixed_version,
+            folds=folds,
+            fold=fold,
+            valid_fraction=0.3,
+            seed=1,
+            group="acquisition",
+        )
+        per_acquisition = mixed_version.assign(side=sides.to_numpy()).groupby("acquisition")
+        assert (per_acquisition.side.nunique() == 1).all()
+
+
+def test_converted_sources_keep_the_camera_bit_depth(mixed_version, tmp_path_factory):
+    from nucseg.io.images import read_image
+
+    version = next(p for p in tmp_path_factory.getbasetemp().glob("mixed*/v"))
+    frame_id = mixed_version[mixed_version.source == "ctc"].id.iloc[0]
+    stored = read_image(version / "images" / f"{frame_id}.tif")
+    raw = read_image(version.parent / "ctc" / "01" / f"t{frame_id[-3:]}.tif")
+    assert stored.dtype == np.uint16 and np.array_equal(stored, raw)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     folds=st.integers(1, 4),

@@ -3,7 +3,7 @@ import pytest
 from helpers import build_version
 
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image, percentile_scale
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth import SynthConfig, camera_frame, generate
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +107,59 @@ def test_dataset_normalization_reports_stats_per_category(tmp_path):
     assert (stats.after_p99 <= 1).all() and {"before_mean", "after_mean", "method"} <= set(
         stats.columns
     )
+
+
+@pytest.fixture(scope="module")
+def fluorescence():
+    config = SynthConfig(
+        n_images=8, seed=21, kind_weights=(1, 0, 0), shapes=((128, 128),), shape_weights=(1.0,)
+    )
+    return generate(config, "f")
+
+
+def _dimmed(image, factor=0.25, every=3):
+    """The image with every ``every``-th nucleus ``factor`` as bright (dim beside bright)."""
+    pixels = image.pixels[..., :3].max(axis=2) if image.pixels.ndim == 3 else image.pixels
+    dim = np.isin(image.instance_labels, np.arange(1, image.instance_labels.max() + 1, every))
+    return np.where(dim, pixels * factor, pixels).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("offset", "electrons", "bits"), [(33_000, 4.0, 16), (100, 2.0, 12), (2_000, 1.0, 16)]
+)
+def test_camera_frames_are_fluorescence_with_every_count_kept(fluorescence, offset, electrons, bits):
+    rng = np.random.default_rng(0)
+    for image in fluorescence:
+        gray8 = _dimmed(image)
+        frame = camera_frame(gray8, rng, offset=offset, electrons_per_level=electrons, bits=bits)
+        assert frame.dtype == np.uint16 and np.median(frame) > 0.9 * offset
+        normalized, category = normalize_image(frame)
+        assert category == "fluorescence"
+        reference, _ = normalize_image(gray8)
+        nuclei = image.instance_labels > 0
+
+        def contrast(channels):
+            return channels[0][nuclei].mean() - channels[0][~nuclei].mean()
+
+        # nuclei stand out as in the 8-bit original, the noise aside
+        assert contrast(normalized) > max(0.1, 0.8 * contrast(reference))
+        assert np.corrcoef(reference.ravel(), normalized.ravel())[0, 1] > 0.8
+        # an 8-bit rendering of such a frame leaves ~10 gray levels between background and
+        # the brightest nuclei; the camera's own counts leave over a hundred
+        assert np.unique(normalized[0][nuclei]).size > 100
+
+
+def test_offset_does_not_decide_the_category(images):
+    """An 8-bit fluorescence image lifted by an offset stays fluorescence; a brightfield image
+    stored in 16 bits with an offset stays brightfield."""
+    for image in images:
+        pixels = image.pixels[..., :3] if image.pixels.ndim == 3 else image.pixels
+        if image.kind == "fluorescence" and detect_category(pixels) == "fluorescence":
+            lifted = (100 + pixels.astype(np.uint16) // 2).astype(np.uint8)
+            assert detect_category(lifted) == "fluorescence"
+        if image.kind == "brightfield" and detect_category(pixels) == "brightfield":
+            deep = (3_000 + pixels.astype(np.uint16) * 12).astype(np.uint16)
+            assert detect_category(deep) == "brightfield"
+            normalized, _ = normalize_image(deep)
+            reference, _ = normalize_image(pixels)
+            np.testing.assert_allclose(normalized, reference, atol=0.02)

@@ -5,7 +5,9 @@ as random crops (numpy generator), then one ``grid_sample`` per batch applies th
 — dihedral view, small rotation, scale and aspect jitter, smooth elastic displacement —
 identically to the image (bilinear) and every target channel (nearest), with reflection at
 the borders; the intensity changes (gamma, contrast, brightness, channel shuffle, optional
-inversion, additive gaussian and multiplicative speckle noise) touch the image only.
+inversion, additive gaussian and multiplicative speckle noise, and what unseen microscopes
+add: uneven illumination, dim nuclei beside bright ones, a low-photon camera) touch the
+image only.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ class AugmentConfig:
     multiplicative noise.  ``hflip``: mirror left-right with probability 1/2 (for images with
     a fixed up, such as ultrasound, with ``dihedral`` off); ``translate``: max shift in pixels
     along each axis.
+
+    What other microscopes do to an image (:func:`microscope_effects`): ``illumination``:
+    max strength of a smooth multiplicative shading (``1 + a * field``, ``field`` in [-1, 1]
+    over a 3 x 3 grid); ``local_gain``: max log-range of a gain field on a grid of ~32-pixel
+    cells (nuclei several-fold dimmer than their neighbours); ``camera``: probability of
+    recording the crop with a low-photon camera: ``photons`` (min, max; log-uniform) at the
+    brightest value, a background of up to 10 % of it, Poisson shot noise and gaussian read
+    noise of up to 3 counts, then the per-image percentile scaling that normalisation applies
+    (1st/99.8th: :func:`nucseg.normalize.percentile_scale`): offset and gain vanish, the low
+    dynamic range and its noise remain.
     """
 
     dihedral: bool = True
@@ -50,6 +62,16 @@ class AugmentConfig:
     speckle: float = 0.1
     hflip: bool = False
     translate: float = 0.0
+    illumination: float = 0.0
+    local_gain: float = 0.0
+    camera: float = 0.0
+    photons: tuple[float, float] = (5.0, 500.0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "photons", tuple(self.photons))  # YAML gives a list
+        low, high = self.photons
+        if not 0 < low <= high:
+            raise ValueError(f"augment.photons must be 0 < min <= max, not {self.photons}")
 
 
 NO_AUGMENTATION = AugmentConfig(
@@ -176,6 +198,50 @@ def jitter_intensity(
     return images.clamp(0, 1)
 
 
+def smooth_field(generator: torch.Generator, n: int, grid: int, size: int) -> torch.Tensor:
+    """``N x 1 x size x size`` smooth random fields in about [-1, 1]: uniform values on a
+    ``grid x grid`` lattice, bicubically interpolated."""
+    control = torch.rand(n, 1, grid, grid, generator=generator) * 2 - 1
+    return F.interpolate(control, size=(size, size), mode="bicubic", align_corners=True)
+
+
+def _percentile_rescale(images: torch.Tensor, low: float = 1.0, high: float = 99.8):
+    """Per image of a batch: the ``low``/``high`` percentiles to 0/1, clipped (as
+    :func:`nucseg.normalize.percentile_scale`; flat images become 0)."""
+    flat = images.flatten(1)
+    bounds = torch.quantile(flat, torch.tensor([low / 100, high / 100]), dim=1)
+    floor, span = bounds[0], bounds[1] - bounds[0]
+    scaled = (flat - floor[:, None]) / span.clamp_min(1e-6)[:, None]
+    scaled = torch.where(span[:, None] > 1e-6, scaled, torch.zeros_like(scaled))
+    return scaled.clamp(0, 1).view_as(images)
+
+
+def microscope_effects(
+    generator: torch.Generator, images: torch.Tensor, config: AugmentConfig
+) -> torch.Tensor:
+    """Uneven illumination, local gain and a low-photon camera (see :class:`AugmentConfig`)
+    on an ``N x C x S x S`` batch in [0, 1]; each step draws from ``generator`` only when on."""
+    n, size = images.shape[0], images.shape[-1]
+    if config.illumination > 0:
+        strength = torch.rand(n, 1, 1, 1, generator=generator) * config.illumination
+        images = images * (1 + strength * smooth_field(generator, n, 3, size)).clamp_min(0)
+    if config.local_gain > 0:
+        spread = torch.rand(n, 1, 1, 1, generator=generator) * config.local_gain
+        cells = max(2, size // 32)
+        images = images * torch.exp(spread * 0.5 * smooth_field(generator, n, cells, size))
+    if config.camera > 0:
+        recorded = (torch.rand(n, generator=generator) < config.camera).view(n, 1, 1, 1)
+        low, high = np.log(config.photons[0]), np.log(config.photons[1])
+        photons = torch.exp(low + torch.rand(n, 1, 1, 1, generator=generator) * (high - low))
+        background = torch.rand(n, 1, 1, 1, generator=generator) * 0.1
+        read_noise = torch.rand(n, 1, 1, 1, generator=generator) * 3
+        rates = photons * (images.clamp(0, 1) + background)
+        counts = torch.poisson(rates, generator=generator)
+        counts = counts + read_noise * torch.randn(images.shape, generator=generator)
+        images = torch.where(recorded, _percentile_rescale(counts), images)
+    return images.clamp(0, 1)
+
+
 def augment_batch(
     generator: torch.Generator,
     images: torch.Tensor,
@@ -190,7 +256,10 @@ def augment_batch(
     sample = {"padding_mode": "reflection", "align_corners": False}
     images = F.grid_sample(images, grid, mode="bilinear", **sample)
     targets = F.grid_sample(targets, grid, mode="nearest", **sample)
-    return jitter_intensity(generator, images, config), targets
+    images = jitter_intensity(generator, images, config)
+    if config.illumination > 0 or config.local_gain > 0 or config.camera > 0:
+        images = microscope_effects(generator, images, config)
+    return images, targets
 
 
 def sample_crops(

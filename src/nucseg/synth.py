@@ -379,6 +379,26 @@ def write_monuseg(
             tmp.write_text(_aperio_xml(polygons))
 
 
+def camera_frame(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    offset: float = 33_000.0,
+    electrons_per_level: float = 4.0,
+    read_noise: float = 10.0,
+    bits: int = 16,
+) -> np.ndarray:
+    """An 8-bit fluorescence image (gray, or its brightest channel) as a 12/16-bit camera
+    records it: each gray level is ``electrons_per_level`` photo-electrons with Poisson shot
+    noise, on top of the camera's ``offset`` with gaussian ``read_noise``, clipped to
+    ``bits``.  The defaults give what real microscopes write and an 8-bit rendering hides:
+    background near 33,000 of 65,535, nuclei a few hundred to a thousand counts above it."""
+    gray = image[..., :3].max(axis=2) if image.ndim == 3 else image
+    electrons = rng.poisson(electrons_per_level * gray.astype(np.float64))
+    counts = offset + electrons + rng.normal(0.0, read_noise, gray.shape)
+    return np.clip(np.round(counts), 0, 2**bits - 1).astype(np.uint16)
+
+
 def write_ctc(
     root: Path,
     *,
@@ -387,15 +407,18 @@ def write_ctc(
     annotate_every: int = 3,
     shape: tuple[int, int] = (256, 320),
 ) -> None:
-    """Write a Cell Tracking Challenge-like 2D sequence: 16-bit ``01/tNNN.tif`` frames and
-    ``01_GT/SEG/man_segNNN.tif`` labels for every ``annotate_every``-th frame only."""
+    """Write a Cell Tracking Challenge-like 2D sequence: 16-bit ``01/tNNN.tif`` frames of a
+    12-bit camera (offset 400, 16 electrons per gray level, read noise 8: :func:`camera_frame`)
+    and ``01_GT/SEG/man_segNNN.tif`` labels for every ``annotate_every``-th frame only."""
     root = Path(root)
     config = SynthConfig(
         n_images=n_frames, seed=seed, kind_weights=(1, 0, 0), shapes=(shape,), shape_weights=(1.0,)
     )
+    rng = np.random.default_rng(seed)
     for frame, item in enumerate(generate(config, "ctc")):
-        gray = item.pixels[..., :3].max(axis=2) if item.pixels.ndim == 3 else item.pixels
-        deep = (gray.astype(np.uint16) * 16 + 400).astype(np.uint16)  # 12-bit camera range
+        deep = camera_frame(
+            item.pixels, rng, offset=400, electrons_per_level=16, read_noise=8, bits=12
+        )
         with atomic_path(root / "01" / f"t{frame:03d}.tif") as tmp:
             tifffile.imwrite(tmp, deep)
         if frame % annotate_every == 0:

@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, is_dataclass, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -209,13 +209,23 @@ def _validate(
 
 
 def _fingerprint(*settings) -> str:
-    """Hash of everything that determines a run, to refuse resuming someone else's state."""
+    """Hash of everything that determines a run, to refuse resuming someone else's state.
+    Dataclass fields at their defaults are left out, so that a new option (off by default)
+    does not orphan the runs in progress."""
     text = json.dumps(
-        [asdict(s) if is_dataclass(s) else s for s in settings],
+        [_changed_fields(s) if is_dataclass(s) else s for s in settings],
         sort_keys=True,
         default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _changed_fields(settings) -> dict:
+    return {
+        f.name: getattr(settings, f.name)
+        for f in fields(settings)
+        if getattr(settings, f.name) != f.default
+    }
 
 
 def _load_state(path: Path, fingerprint: str, epochs: int) -> dict | None:
