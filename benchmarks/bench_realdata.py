@@ -1,16 +1,23 @@
-"""Accuracy of a shipped model on real held-out images, as ``nucseg predict`` runs it.
+"""Accuracy of models on real images they never saw, as ``nucseg predict`` runs them.
 
-Sets (from ``--realdata``, the shared real data): ``ctc``, the four fully annotated
-Fluo-N2DH-GOWT1 frames (never trained on); ``monuseg``, the MoNuSeg tiles on the held-out
-side of the model's ``split.tsv``; ``dsb``, the DSB2018 images on that side.  Each image is
-normalised as recorded in the checkpoint, predicted (TTA views, precision), separated with
-the model's ``thresholds.json`` and scored (DSB2018 metric); the mean per set and category
-is printed for each variant: at full size, at the best of several scales
-(:class:`nucseg.predict.PredictConfig` ``scales``), with the folder's own settings, and
-with ``--fp32`` the model run in float32 against bfloat16 (same run).
+Sets (from ``--realdata``, the shared real data):
+
+- ``dsb``, ``monuseg``, ``ctc``: DSB2018 stage1_train, MoNuSeg tiles and the four fully
+  annotated Fluo-N2DH-GOWT1 frames, each image only if it is on the held-out side of the
+  model's ``split.tsv`` or not in its dataset at all (for a model of an acquisition fold:
+  leave-acquisition-out; for an origin fold: held-out images of seen acquisitions);
+- ``coelho``, ``gbm40``: the outside evaluation sets (fluorescence from another lab, H&E
+  of another organ and hospital), never trained on;
+- ``coelho16``, ``ctc16``: those 8-bit images as a 16-bit camera records them (offset
+  33,000, 4 electrons per gray level, shot and read noise: :func:`nucseg.synth.camera_frame`).
+
+Each image is normalised as recorded in the checkpoint, predicted (TTA views, scales,
+precision), separated with the model's ``thresholds.json`` and scored (DSB2018 metric); the
+mean per model, variant, set and category is printed.  Several ``--model`` folders are
+measured in one run; ``--variants own`` runs each with its folder's ``predict.json``.
 
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
-        --realdata resources/realdata --sets ctc monuseg
+        --sets dsb coelho gbm40 coelho16 --variants own
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """
 
@@ -21,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -39,31 +47,35 @@ from nucseg.predict import (
     predict_probability,
     read_checkpoint,
 )
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth import SynthConfig, camera_frame, generate
 
 CPU = torch.device("cpu")
+SETS = {  # name: (format, folder under --realdata, only the held-out side of a split)
+    "dsb": ("kaggle_stage1", "dsb2018/stage1_train", True),
+    "monuseg": ("monuseg", "monuseg", True),
+    "ctc": ("ctc", "ctc/Fluo-N2DH-GOWT1", True),
+    "coelho": ("folder", "coelho2009_gnf", False),
+    "gbm40": ("folder", "gbm40", False),
+}
+CAMERA_SETS = {"coelho16": "coelho", "ctc16": "ctc"}
 
 
 def real_sets(realdata: Path, split: pd.Series, names: list[str]) -> dict[str, list]:
-    """``{set: [(id, image, labels), ...]}`` of the requested held-out sets."""
-    sources = {
-        "ctc": ("ctc", realdata / "ctc" / "Fluo-N2DH-GOWT1", lambda i: True),
-        "monuseg": ("monuseg", realdata / "monuseg", lambda i: split.get(i) == "valid"),
-        "dsb": (
-            "kaggle_stage1",
-            realdata / "dsb2018" / "stage1_train",
-            lambda i: split.get(i) == "valid",
-        ),
-    }
+    """``{set: [(id, image, labels), ...]}`` of the requested sets (see the module doc)."""
     sets = {}
     for name in names:
-        fmt, folder, keep = sources[name]
-        items = [item for item in list_source(fmt, folder) if keep(item.image_id)]
-        sets[name] = [
-            (item.image_id, image, item.read_labels(image.shape[:2]))
-            for item in items
-            for image in [read_image(item.image_path)]
-        ]
+        fmt, folder, held_out_only = SETS[CAMERA_SETS.get(name, name)]
+        items = list_source(fmt, realdata / folder)
+        if held_out_only:
+            items = [i for i in items if split.get(i.image_id, "valid") == "valid"]
+        rng = np.random.default_rng(0)
+        sets[name] = []
+        for item in items:
+            image = read_image(item.image_path)
+            labels = item.read_labels(image.shape[:2])
+            if name in CAMERA_SETS:
+                image = camera_frame(image, rng)
+            sets[name].append((item.image_id, image, labels))
     return sets
 
 
@@ -96,50 +108,59 @@ def evaluate(model, normalize, thresholds, sets, predict: PredictConfig) -> pd.D
     return pd.DataFrame(rows)
 
 
+def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
+    """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
+    (full size), ``scales`` (``--scales``), ``fp32`` (full size in float32)."""
+    views = tuple(int(v) for v in args.views.split(","))
+    scales = tuple(float(v) for v in args.scales.split(","))
+    shipped = shipped_predict_settings([model_dir]) if model_dir else {}
+    own = PredictConfig.from_config({k: v for k, v in shipped.items() if k != "tile"})
+    options = {
+        "own": (f"own {list(own.views)} x {list(own.scales)}", own),
+        "full": ("full size", PredictConfig(views=views)),
+        "scales": (f"scales {args.scales}", PredictConfig(views=views, scales=scales)),
+        "fp32": ("full size, fp32", PredictConfig(views=views, precision="fp32")),
+    }
+    chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
+    return dict(options[v] for v in chosen)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a shipped model folder")
+    parser.add_argument("--model", type=Path, nargs="+", help="shipped/exported model folders")
     parser.add_argument("--realdata", type=Path, default=Path("resources/realdata"))
     parser.add_argument("--sets", nargs="+", default=["ctc", "monuseg"])
-    parser.add_argument("--views", default="0,1,2,3,4,5,6,7")
+    parser.add_argument("--views", default="0,2,5,7")
     parser.add_argument("--scales", default="1,0.5,0.33", help="the multi-scale variant")
-    parser.add_argument("--fp32", action="store_true", help="also run the model in float32")
+    parser.add_argument(
+        "--variants", nargs="+", default=["full", "scales"], help="own, full, scales, fp32"
+    )
+    parser.add_argument("--out", type=Path, help="per-image table (default: a temporary file)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny untrained model (CI)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    views = tuple(int(v) for v in args.views.split(","))
-    if args.quick:
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
-        normalize, thresholds, shipped = NormalizeConfig(), PostprocessConfig(), {}
-        sets, views = generated_set(), (0,)
-    else:
-        payload = read_checkpoint(args.model / "model.pt")
-        model = network_of(payload, args.model / "model.pt", CPU)
-        normalize = checkpoint_normalization(payload, args.model)
-        thresholds = read_thresholds(args.model / "thresholds.json")
-        shipped = shipped_predict_settings([args.model])
-        split = pd.read_csv(args.model / "split.tsv", sep="\t").set_index("id").side
-        sets = real_sets(args.realdata, split, args.sets)
-    scales = tuple(float(v) for v in args.scales.split(","))
-    variants = {
-        "full size": PredictConfig(views=views),
-        f"scales {args.scales}": PredictConfig(views=views, scales=scales),
-    }
-    if shipped.get("scales") and tuple(shipped["scales"]) != scales:
-        variants[f"shipped scales {shipped['scales']}"] = PredictConfig(
-            views=views, scales=tuple(shipped["scales"])
-        )
-    if cpu_has_native_bf16() and args.fp32:
-        variants["full size, fp32"] = PredictConfig(views=views, precision="fp32")
     tables = []
-    for label, predict in variants.items():
-        table = evaluate(model, normalize, thresholds, sets, predict)
-        table.insert(0, "variant", label)
-        tables.append(table)
+    for model_dir in args.model or [None]:
+        if args.quick:
+            torch.manual_seed(0)
+            model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
+            normalize, thresholds, sets = NormalizeConfig(), PostprocessConfig(), generated_set()
+            args.views = "0"
+        else:
+            payload = read_checkpoint(model_dir / "model.pt")
+            model = network_of(payload, model_dir / "model.pt", CPU)
+            normalize = checkpoint_normalization(payload, model_dir)
+            thresholds = read_thresholds(model_dir / "thresholds.json")
+            split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
+            sets = real_sets(args.realdata, split.set_index("id").side, args.sets)
+        for label, predict in variants_of(model_dir, args).items():
+            table = evaluate(model, normalize, thresholds, sets, predict)
+            table.insert(0, "variant", label)
+            table.insert(0, "model", model_dir.name if model_dir else "quick")
+            tables.append(table)
     results = pd.concat(tables, ignore_index=True)
-    summary = results.groupby(["variant", "set", "category"]).agg(
+    summary = results.groupby(["model", "variant", "set", "category"], sort=False).agg(
         images=("id", "size"),
         dsb=("dsb", "mean"),
         n_true=("n_true", "sum"),
@@ -147,9 +168,9 @@ def main():
         seconds=("seconds", "sum"),
     )
     print(summary.round(4).to_string())
-    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
-        results.to_csv(handle, sep="\t", index=False)
-        print(f"per image: {handle.name}")
+    out = args.out or Path(tempfile.mkstemp(suffix=".tsv")[1])
+    results.to_csv(out, sep="\t", index=False)
+    print(f"per image: {out}")
 
 
 if __name__ == "__main__":

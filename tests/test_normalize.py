@@ -127,7 +127,9 @@ def _dimmed(image, factor=0.25, every=3):
 @pytest.mark.parametrize(
     ("offset", "electrons", "bits"), [(33_000, 4.0, 16), (100, 2.0, 12), (2_000, 1.0, 16)]
 )
-def test_camera_frames_are_fluorescence_with_every_count_kept(fluorescence, offset, electrons, bits):
+def test_camera_frames_are_fluorescence_with_every_count_kept(
+    fluorescence, offset, electrons, bits
+):
     rng = np.random.default_rng(0)
     for image in fluorescence:
         gray8 = _dimmed(image)
@@ -137,12 +139,11 @@ def test_camera_frames_are_fluorescence_with_every_count_kept(fluorescence, offs
         assert category == "fluorescence"
         reference, _ = normalize_image(gray8)
         nuclei = image.instance_labels > 0
-
-        def contrast(channels):
-            return channels[0][nuclei].mean() - channels[0][~nuclei].mean()
-
+        contrast, reference_contrast = (
+            c[0][nuclei].mean() - c[0][~nuclei].mean() for c in (normalized, reference)
+        )
         # nuclei stand out as in the 8-bit original, the noise aside
-        assert contrast(normalized) > max(0.1, 0.8 * contrast(reference))
+        assert contrast > max(0.1, 0.8 * reference_contrast)
         assert np.corrcoef(reference.ravel(), normalized.ravel())[0, 1] > 0.8
         # an 8-bit rendering of such a frame leaves ~10 gray levels between background and
         # the brightest nuclei; the camera's own counts leave over a hundred

@@ -184,3 +184,20 @@ def test_mean_probability_filter_drops_unconfident_objects_only():
     assert instances_from_probability(prob, config).max() == 2
     filtered = instances_from_probability(prob, replace(config, min_mean_probability=0.8))
     assert filtered.max() == 1 and filtered[15, 15] == 1 and filtered[45, 45] == 0
+
+
+def test_an_object_far_larger_than_the_typical_nucleus_is_dropped():
+    """A bright streak or a tissue region taken as one object is no nucleus."""
+    prob = np.zeros((120, 120), np.float32)
+    for row in (5, 25, 45, 65):
+        for col in (5, 25):
+            prob[row : row + 12, col : col + 12] = 1  # eight 144-px nuclei
+    prob[5:115, 60:115] = 1  # one 6,050-px region: 42 times the typical nucleus
+    config = PostprocessConfig(split_h=0)
+    dropped = instances_from_probability(prob, config)
+    assert dropped.max() == 8 and dropped[60, 90] == 0
+    kept = instances_from_probability(prob, replace(config, max_relative_size=0))
+    assert kept.max() == 9 and kept[60, 90] > 0
+    # a lone object has nothing to be compared with: kept
+    alone = instances_from_probability(prob[:, 55:], config)
+    assert alone.max() == 1

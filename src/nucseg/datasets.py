@@ -281,8 +281,9 @@ def intensity_stats(
     records: list[tuple[str, np.ndarray, np.ndarray]], config: NormalizeConfig
 ) -> pd.DataFrame:
     """Per category: image count, mean/std/1st/99th percentile of the gray level before
-    (RGB mean in the image's own range, 0 = black and 1 = white: 8-bit 0-255,
-    deeper images :func:`nucseg.normalize.intensity_range`) and after normalisation, and the method used."""
+    (RGB mean in the image's own range, 0 = black and 1 = white: 8-bit 0-255, deeper
+    images :func:`nucseg.normalize.intensity_range`) and after normalisation, and the
+    method used."""
     rows = []
     for category in sorted({r[0] for r in records}):
         stages = {"before": [], "after": []}

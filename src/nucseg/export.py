@@ -173,7 +173,8 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 
 Thresholds (`thresholds.json`): mask {post["mask_threshold"]}, marker
 {post["marker_threshold"]}, split h {post["split_h"]}, min size {post["min_size"]}, min relative
-size {post.get("min_relative_size", 0.0)}, min mean probability
+size {post.get("min_relative_size", 0.0)}, max relative size
+{post.get("max_relative_size", 0.0)}, min mean probability
 {post.get("min_mean_probability", 0.0)}.
 
 ## Limits

@@ -141,7 +141,9 @@ def write_image(image: np.ndarray, path: Path | str) -> None:
         image = image[..., :3]
     photometric = "rgb" if image.ndim == 3 else "minisblack"
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(image), photometric=photometric, compression="zlib")
+        tifffile.imwrite(
+            tmp, np.ascontiguousarray(image), photometric=photometric, compression="zlib"
+        )
 
 
 def write_tiff(array: np.ndarray, path: Path | str) -> None:
