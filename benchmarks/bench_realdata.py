@@ -25,57 +25,44 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
+from nucseg.evaluation import EvaluationSet, score_images, summarize_evaluation
 from nucseg.inference import shipped_predict_settings
-from nucseg.io.images import read_image
-from nucseg.io.sources import list_source
-from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
-from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
+from nucseg.normalize import NormalizeConfig
+from nucseg.postprocess import PostprocessConfig, read_thresholds
 from nucseg.precision import cpu_has_native_bf16
-from nucseg.predict import (
-    PredictConfig,
-    checkpoint_normalization,
-    network_of,
-    predict_probability,
-    read_checkpoint,
-)
-from nucseg.synth import SynthConfig, camera_frame, generate
+from nucseg.predict import PredictConfig, checkpoint_normalization, network_of, read_checkpoint
+from nucseg.synth import SynthConfig, generate
 
 CPU = torch.device("cpu")
-SETS = {  # name: (format, folder under --realdata, only the held-out side of a split)
-    "dsb": ("kaggle_stage1", "dsb2018/stage1_train", True),
-    "monuseg": ("monuseg", "monuseg", True),
-    "ctc": ("ctc", "ctc/Fluo-N2DH-GOWT1", True),
-    "coelho": ("folder", "coelho2009_gnf", False),
-    "gbm40": ("folder", "gbm40", False),
+SETS = {  # name: (format, folder under --realdata, only the held-out side of a split, camera)
+    "dsb": ("kaggle_stage1", "dsb2018/stage1_train", True, False),
+    "monuseg": ("monuseg", "monuseg", True, False),
+    "ctc": ("ctc", "ctc/Fluo-N2DH-GOWT1", True, False),
+    "coelho": ("folder", "coelho2009_gnf", False, False),
+    "gbm40": ("folder", "gbm40", False, False),
+    "coelho16": ("folder", "coelho2009_gnf", False, True),
+    "ctc16": ("ctc", "ctc/Fluo-N2DH-GOWT1", True, True),
 }
-CAMERA_SETS = {"coelho16": "coelho", "ctc16": "ctc"}
 
 
-def real_sets(realdata: Path, split: pd.Series, names: list[str]) -> dict[str, list]:
-    """``{set: [(id, image, labels), ...]}`` of the requested sets (see the module doc)."""
+def real_sets(realdata: Path, split: pd.Series, names: list[str]) -> dict[str, Iterator]:
+    """``{set: (id, image, labels) ...}`` of the requested sets (see the module doc)."""
+
+    def held_out(image_id: str) -> bool:  # images outside the model's dataset count too
+        return split.get(image_id, "valid") == "valid"
+
     sets = {}
     for name in names:
-        fmt, folder, held_out_only = SETS[CAMERA_SETS.get(name, name)]
-        items = list_source(fmt, realdata / folder)
-        if held_out_only:
-            items = [i for i in items if split.get(i.image_id, "valid") == "valid"]
-        rng = np.random.default_rng(0)
-        sets[name] = []
-        for item in items:
-            image = read_image(item.image_path)
-            labels = item.read_labels(image.shape[:2])
-            if name in CAMERA_SETS:
-                image = camera_frame(image, rng)
-            sets[name].append((item.image_id, image, labels))
+        fmt, folder, held_out_only, camera = SETS[name]
+        evaluation_set = EvaluationSet(name, fmt, realdata / folder, camera)
+        sets[name] = evaluation_set.images(held_out) if held_out_only else evaluation_set.images()
     return sets
 
 
@@ -84,28 +71,6 @@ def generated_set() -> dict[str, list]:
         SynthConfig(n_images=2, seed=3, shapes=((96, 96),), shape_weights=(1.0,)), "r"
     )
     return {"generated": [(i.image_id, i.pixels, i.instance_labels) for i in images]}
-
-
-def evaluate(model, normalize, thresholds, sets, predict: PredictConfig) -> pd.DataFrame:
-    rows = []
-    for name, items in sets.items():
-        for image_id, image, labels in items:
-            pixels, category = normalize_image(image, normalize)
-            start = time.perf_counter()
-            prob = predict_probability(model, pixels, CPU, predict)
-            found = instances_from_probability(prob, thresholds)
-            rows.append(
-                {
-                    "set": name,
-                    "category": category,
-                    "id": image_id,
-                    "dsb": dsb_score(labels, found),
-                    "n_true": int(labels.max()),
-                    "n_pred": int(found.max()),
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
@@ -145,7 +110,7 @@ def main():
         if args.quick:
             torch.manual_seed(0)
             model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
-            normalize, thresholds, sets = NormalizeConfig(), PostprocessConfig(), generated_set()
+            normalize, thresholds, split = NormalizeConfig(), PostprocessConfig(), None
             args.views = "0"
         else:
             payload = read_checkpoint(model_dir / "model.pt")
@@ -153,21 +118,17 @@ def main():
             normalize = checkpoint_normalization(payload, model_dir)
             thresholds = read_thresholds(model_dir / "thresholds.json")
             split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
-            sets = real_sets(args.realdata, split.set_index("id").side, args.sets)
+            split = split.set_index("id").side
         for label, predict in variants_of(model_dir, args).items():
-            table = evaluate(model, normalize, thresholds, sets, predict)
+            sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
+            table = score_images(model, normalize, thresholds, sets, predict, CPU)
             table.insert(0, "variant", label)
             table.insert(0, "model", model_dir.name if model_dir else "quick")
             tables.append(table)
     results = pd.concat(tables, ignore_index=True)
-    summary = results.groupby(["model", "variant", "set", "category"], sort=False).agg(
-        images=("id", "size"),
-        dsb=("dsb", "mean"),
-        n_true=("n_true", "sum"),
-        n_pred=("n_pred", "sum"),
-        seconds=("seconds", "sum"),
-    )
-    print(summary.round(4).to_string())
+    for (model, variant), table in results.groupby(["model", "variant"], sort=False):
+        print(f"{model}, {variant}:")
+        print(summarize_evaluation(table).to_string(index=False))
     out = args.out or Path(tempfile.mkstemp(suffix=".tsv")[1])
     results.to_csv(out, sep="\t", index=False)
     print(f"per image: {out}")

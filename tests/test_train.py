@@ -228,3 +228,55 @@ def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
     assert "- Fine-tuned from `old/model.pt` (sha256 1)\n" in tuned
     assert "min relative\nsize 0.1" in tuned and "| fluorescence | 0.500 |" in tuned
     assert "Fine-tuned" not in card(provenance, {"tta_views": [0]})
+    assert "scores are optimistic for unseen acquisitions" in tuned  # no acquisition column
+    assert "never trained on" not in tuned  # no evaluation sets
+
+
+def test_model_card_says_whole_acquisitions_were_held_out_and_reports_outside_sets(tmp_path):
+    from nucseg.evaluation import summarize_evaluation
+    from nucseg.export import Provenance, model_card
+    from nucseg.predict import read_checkpoint
+
+    _, table, paths = _train(tmp_path / "m")
+    manifest = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "source": ["s"] * 3,
+            "category": ["fluorescence"] * 3,
+            "acquisition": ["s:1", "s:1", "s:2"],
+        }
+    ).set_index("id")
+    thresholds = {
+        "postprocess": {"mask_threshold": 0.5, "marker_threshold": 0.6, "split_h": 1.0},
+        "valid_dsb_tuned": 0.5,
+    }
+    per_image = pd.DataFrame(
+        {"set": ["lab2"] * 2, "id": ["x", "y"], "category": ["fluorescence"] * 2}
+        | {"n_true": [10, 20], "n_pred": [9, 22], "dsb": [0.5, 0.7], "ap50": [0.8, 0.9]}
+        | {"ap75": [0.5, 0.6], "f1_50": [0.9, 0.9], "pq": [0.7, 0.8], "seconds": [1.0, 3.0]}
+    )
+    evaluation = summarize_evaluation(per_image)
+    card = model_card(
+        "m",
+        read_checkpoint(paths.model),
+        thresholds,
+        table,
+        manifest,
+        {"train": ["a", "b"], "valid": ["c"]},
+        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
+        {"tta_views": [0]},
+        evaluation,
+    )
+    assert "whole acquisitions held out (1 of 2 acquisitions in validation" in card
+    assert "| lab2 | fluorescence | 2 | 30 | 31 | 0.600 | 0.850 | 2.0 |" in card
+    leaky = model_card(
+        "m",
+        read_checkpoint(paths.model),
+        thresholds,
+        table,
+        manifest,
+        {"train": ["a", "c"], "valid": ["b"]},  # acquisition s:1 on both sides
+        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
+        {"tta_views": [0]},
+    )
+    assert "optimistic for unseen acquisitions" in leaky

@@ -35,6 +35,7 @@ import torch
 from nucseg.datasets import fold_side_ids, read_manifest
 from nucseg.io.atomic import atomic_directory
 from nucseg.models import ModelConfig, build_model, count_parameters
+from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import read_checkpoint
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
@@ -73,10 +74,13 @@ def export_model(
     name: str,
     provenance: Provenance,
     predict: dict,
+    evaluation_path: Path | str | None = None,
 ) -> None:
     """Write the shipped-model folder of the trained model in ``model_dir`` (``model.pt``,
     ``train_log.tsv``, ``learning_curve.png``) with its tuned ``thresholds_path`` and the
-    ``predict`` settings (config ``predict:``) the thresholds were tuned with."""
+    ``predict`` settings (config ``predict:``) the thresholds were tuned with; the card
+    reports the evaluation sets' summary (:func:`nucseg.evaluation.summarize_evaluation`)
+    at ``evaluation_path`` when given."""
     model_dir = Path(model_dir)
     payload = read_checkpoint(model_dir / "model.pt")
     thresholds = json.loads(Path(thresholds_path).read_text())
@@ -91,7 +95,10 @@ def export_model(
         shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
         shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
         shutil.copyfile(Path(fold_dir) / "split.tsv", tmp / "split.tsv")
-        card = model_card(name, payload, thresholds, log, manifest, split, provenance, predict)
+        evaluation = pd.read_csv(evaluation_path, sep="\t") if evaluation_path else None
+        card = model_card(
+            name, payload, thresholds, log, manifest, split, provenance, predict, evaluation
+        )
         (tmp / "README.md").write_text(card)
 
 
@@ -110,6 +117,45 @@ def _counts(manifest: pd.DataFrame, ids: list[str]) -> str:
     return ", ".join(f"{source} {category} {n}" for (source, category), n in rows.items())
 
 
+def folds_description(manifest: pd.DataFrame, split: dict[str, list[str]]) -> str:
+    """How the validation side was held out: whole acquisitions when no acquisition
+    (:mod:`nucseg.acquisitions`) has images on both sides, else origin images."""
+    if "acquisition" in manifest.columns:
+        sides = [set(manifest.loc[ids, "acquisition"]) for ids in (split["train"], split["valid"])]
+        if not sides[0] & sides[1]:
+            return (
+                f"whole acquisitions held out ({len(sides[1])} of {len(sides[0] | sides[1])} "
+                "acquisitions in validation: images of one microscope setting, clustered by "
+                "size, intensity, colour and nucleus size), stratified by category: the "
+                "validation score is what images from an unseen acquisition get"
+            )
+    return (
+        "grouped by origin image (crops of one tile never on both sides), stratified by "
+        "category; validation images share acquisitions with training images, so its "
+        "scores are optimistic for unseen acquisitions"
+    )
+
+
+def evaluation_section(evaluation: pd.DataFrame | None) -> str:
+    """The card's table of the evaluation sets (never trained on), or nothing."""
+    if evaluation is None or evaluation.empty:
+        return ""
+    rows = "\n".join(
+        f"| {r.set} | {r.category} | {r.images} | {r.n_true} | {r.n_pred} | {r.dsb:.3f} "
+        f"| {r.ap50:.3f} | {r.seconds_per_image:.1f} |"
+        for r in evaluation.itertuples()
+    )
+    return f"""
+## Images from elsewhere (never trained on)
+Annotated sets of other labs and microscopes (config `evaluation:`), as `nucseg predict`
+runs the model with the settings of `predict.json`:
+
+| set | category | images | nuclei | found | DSB score | AP@0.5 | seconds per image |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+{rows}
+"""
+
+
 def model_card(
     name: str,
     payload: dict,
@@ -119,6 +165,7 @@ def model_card(
     split: dict[str, list[str]],
     provenance: Provenance,
     predict: dict,
+    evaluation: pd.DataFrame | None = None,
 ) -> str:
     """The model card (Markdown) of a shipped model."""
     net = ModelConfig(**payload["net"])
@@ -127,7 +174,7 @@ def model_card(
     device = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     per_category = thresholds.get("valid_dsb_by_category", {})
     score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
-    post = thresholds["postprocess"]
+    post = PostprocessConfig(**thresholds["postprocess"])  # absent keys: their defaults
     size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
     init_line = f"- Fine-tuned from {provenance.init}\n" if provenance.init else ""
     return f"""# {name}: nucleus instance segmentation ({size})
@@ -150,9 +197,7 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 - Training: {len(split["train"])} images ({_counts(manifest, split["train"])}).
 - Validation (held out, best epoch and thresholds chosen on it): {len(split["valid"])} images
   ({_counts(manifest, split["valid"])}).
-- Folds: grouped by origin image (crops of one tile never on both sides), stratified by
-  category; near-duplicate tiles of one acquisition are not detected (the DSB2018 ids do
-  not tell), so validation scores are optimistic for unseen acquisitions.
+- Folds: {folds_description(manifest, split)}.
 - {provenance.data_licences}
 
 ## Training
@@ -171,15 +216,14 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
 {score_rows}
 | balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
 
-Thresholds (`thresholds.json`): mask {post["mask_threshold"]}, marker
-{post["marker_threshold"]}, split h {post["split_h"]}, min size {post["min_size"]}, min relative
-size {post.get("min_relative_size", 0.0)}, max relative size
-{post.get("max_relative_size", 0.0)}, min mean probability
-{post.get("min_mean_probability", 0.0)}.
-
+Thresholds (`thresholds.json`): mask {post.mask_threshold}, marker
+{post.marker_threshold}, split h {post.split_h}, min size {post.min_size}, min relative
+size {post.min_relative_size}, max relative size {post.max_relative_size}, min mean
+probability {post.min_mean_probability}.
+{evaluation_section(evaluation)}
 ## Limits
-Validation images come from the same acquisitions as training images; images of kinds not
-in the training data (e.g. other stains, phase contrast, 3-D) may fail.  H&E is its weakest
+Images of kinds not in the training data (e.g. other stains, phase contrast, 3-D) may
+fail.  H&E is its weakest
 kind.  Nuclei far larger than in training are handled by predicting at several scales
 (`predict.json`); nuclei much smaller than ~8 px across are outside what it saw.
 

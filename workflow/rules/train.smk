@@ -70,6 +70,11 @@ rule export_model:
         thresholds="results/thresholds/{model}.json",
         manifest=lambda wc: f"results/datasets/{dataset_of(wc)}/manifest.tsv",
         fold=fold_dir_of,
+        evaluation=lambda wc: (
+            f"results/evaluation/{wc.model}/summary.tsv"
+            if config.get("evaluation")
+            else []
+        ),
     output:
         directory("results/export/{model}"),
     log:
@@ -85,3 +90,31 @@ rule export_model:
         predict=config["predict"],
     script:
         "../scripts/export_model.py"
+
+
+rule evaluate_model:
+    """A trained model on the evaluation sets of config evaluation: (annotated images from
+    elsewhere, never trained on), as nucseg predict runs it; the summary goes into the card.
+    """
+    input:
+        model="results/models/{model}/model.pt",
+        thresholds="results/thresholds/{model}.json",
+    output:
+        per_image="results/evaluation/{model}/per_image.tsv",
+        summary="results/evaluation/{model}/summary.tsv",
+    log:
+        "results/logs/evaluate_model/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate_model/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(TRAINED) or "(?!)",
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        sets=config.get("evaluation", {}),
+        predict=config["predict"],
+    script:
+        "../scripts/evaluate_model.py"

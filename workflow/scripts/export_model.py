@@ -42,6 +42,7 @@ def main(snakemake):
             init=init_description(snakemake.params.init),
         ),
         predict=snakemake.params.predict,
+        evaluation_path=snakemake.input.evaluation or None,
     )
 
 
