@@ -38,23 +38,16 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import torch
 
-    from nucseg.inference import (
-        image_files,
-        predict_images,
-        shipped_predict_settings,
-        shipped_thresholds,
-    )
-    from nucseg.postprocess import PostprocessConfig, read_thresholds
-    from nucseg.predict import PredictConfig
+    from nucseg.inference import image_files, predict_images
+    from nucseg.segmenter import Segmenter, folder_predict_settings
 
     torch.set_num_threads(max(1, args.threads))
-    shipped = shipped_predict_settings(args.model)  # a model folder's own settings
-    views = shipped.get("tta_views", list(range(8)))
+    views = None if folder_predict_settings(args.model) else range(8)  # a folder's own, or all
     if args.tta is not None:
         if not re.fullmatch(r"[0-7](,[0-7])*", args.tta):
             raise NucsegInputError(f"--tta: expected comma-separated views 0..7, got {args.tta!r}")
         views = [int(v) for v in args.tta.split(",")]
-    scales = shipped.get("scales", [1.0])
+    scales = None
     if args.scales is not None:
         try:
             scales = [float(v) for v in args.scales.split(",")]
@@ -64,21 +57,19 @@ def _predict(args: argparse.Namespace) -> None:
             ) from None
         if not all(0 < v <= 4 for v in scales):
             raise NucsegInputError(f"--scales: factors must be in (0, 4], got {args.scales!r}")
-    tile = args.tile or shipped.get("tile", 1024)
-    thresholds = args.thresholds or shipped_thresholds(args.model)
-    print(f"post-processing thresholds: {thresholds or 'defaults (no --thresholds given)'}")
-    counts = predict_images(
+    segmenter = Segmenter.from_models(
         args.model,
-        image_files(args.images),
-        args.out,
+        thresholds=args.thresholds,
+        views=views,
+        scales=scales,
+        tile=args.tile,
+        precision=args.precision,
         weights=args.weights,
         vote=args.vote,
-        predict=PredictConfig(
-            views=tuple(views), tile=tile, precision=args.precision, scales=tuple(scales)
-        ),
-        postprocess=read_thresholds(thresholds) if thresholds else PostprocessConfig(),
         device=args.device,
     )
+    print(f"post-processing thresholds: {segmenter.thresholds}")
+    counts = predict_images(segmenter, image_files(args.images), args.out)
     print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
 
 

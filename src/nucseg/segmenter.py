@@ -1,0 +1,179 @@
+"""The prediction engine: load a model (or an ensemble) once, segment numpy arrays.
+
+    from nucseg import Segmenter
+    seg = Segmenter.from_folder("resources/models/dsb36")
+    labels = seg.segment(image)          # H x W int32 instance labels, 0 = background
+    maps = seg.probabilities(image)      # K x H x W head probabilities (semantic, contour, marker)
+    for labels in seg.segment_many(images): ...
+
+``image`` is a 2-D gray array or ``H x W x C`` (C = 1, 3 or 4), of any bit depth (uint8,
+uint16, float): it is normalised the way the model's training data was (recorded in the
+checkpoint), predicted with the model folder's settings (``predict.json``: test-time views,
+scales, tile size) and separated into instances with its tuned ``thresholds.json``, exactly
+as ``nucseg predict`` and the workflow do.  A model folder is the shipped layout of
+:mod:`nucseg.export`; a bare checkpoint (``model.pt``) works too, with default settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nucseg.ensemble import weighted_mean
+from nucseg.errors import NucsegInputError
+from nucseg.models import SegmentationNet
+from nucseg.normalize import NormalizeConfig, normalize_image
+from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
+from nucseg.predict import (
+    PredictConfig,
+    checkpoint_normalization,
+    network_of,
+    predict_probability,
+    read_checkpoint,
+    select_device,
+)
+
+#: settings :meth:`Segmenter.from_models` takes from a model folder's ``predict.json``
+FOLDER_SETTINGS = {"tta_views": "views", "scales": "scales", "tile": "tile"}
+
+
+def checkpoint_path(model: Path | str) -> Path:
+    """A checkpoint file, or a model folder's ``model.pt``."""
+    model = Path(model)
+    return model / "model.pt" if model.is_dir() else model
+
+
+def folder_file(models: list[Path | str], name: str) -> Path | None:
+    """File ``name`` beside the checkpoint of a single model (a model folder's), if any."""
+    if len(models) != 1:
+        return None
+    candidate = checkpoint_path(models[0]).parent / name
+    return candidate if candidate.is_file() else None
+
+
+def folder_predict_settings(models: list[Path | str]) -> dict:
+    """A single model folder's ``predict.json`` (the test-time views, scales and tile size
+    its thresholds were tuned with), or ``{}``."""
+    path = folder_file(models, "predict.json")
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise NucsegInputError(f"{path}: not a JSON file ({error})") from None
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """``image`` as an array the normalisation takes (2-D, or ``H x W x C`` with C = 1, 3 or
+    4; integer or float; at least 8 x 8), else :class:`NucsegInputError` naming ``name``."""
+    image = np.asarray(image)
+    if image.dtype.kind not in "uif" and image.dtype != bool:
+        raise NucsegInputError(f"{name}: dtype {image.dtype} is not an image (integers or floats)")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3, 4))):
+        raise NucsegInputError(
+            f"{name}: shape {image.shape} is not H x W or H x W x C with C = 1, 3 or 4 "
+            "(a stack or a channels-first array? pass one 2-D plane, channels last)"
+        )
+    if min(image.shape[:2]) < 8:
+        raise NucsegInputError(f"{name}: {image.shape[0]}x{image.shape[1]} is below 8 x 8 pixels")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise NucsegInputError(f"{name}: holds NaN or infinite values")
+    return image.astype(np.uint8) * 255 if image.dtype == bool else image
+
+
+@dataclass
+class Segmenter:
+    """One model or an ensemble, loaded once (see the module docstring).
+
+    ``networks`` are in eval mode on ``device``; an ensemble averages their head maps with
+    ``weights`` (or takes a weighted majority ``vote``) before separating instances.
+    """
+
+    networks: list[SegmentationNet]
+    normalize: NormalizeConfig
+    thresholds: PostprocessConfig
+    predict: PredictConfig
+    device: torch.device
+    weights: list[float] | None = None
+    vote: bool = False
+
+    @classmethod
+    def from_folder(cls, folder: Path | str, **options) -> Segmenter:
+        """A shipped model folder (``model.pt``, ``thresholds.json``, ``predict.json``);
+        ``options`` as :meth:`from_models`."""
+        return cls.from_models([folder], **options)
+
+    @classmethod
+    def from_models(
+        cls,
+        models: list[Path | str],
+        *,
+        thresholds: Path | str | PostprocessConfig | None = None,
+        views: Iterable[int] | None = None,
+        scales: Iterable[float] | None = None,
+        tile: int | None = None,
+        precision: str = "auto",
+        weights: list[float] | None = None,
+        vote: bool = False,
+        device: str = "auto",
+    ) -> Segmenter:
+        """Model folders or checkpoints (several: an ensemble).  Settings not given come
+        from a single model folder (its ``predict.json`` and ``thresholds.json``), else
+        :class:`PredictConfig`'s and :class:`PostprocessConfig`'s defaults."""
+        if not models:
+            raise NucsegInputError("no model given")
+        paths = [checkpoint_path(m) for m in models]
+        torch_device = select_device(device)
+        payloads = {p: read_checkpoint(p) for p in paths}  # each file read once
+        networks = [network_of(payloads[p], p, torch_device) for p in paths]
+        normalizations = {checkpoint_normalization(payloads[p], p) for p in paths}
+        if len(normalizations) > 1:
+            raise NucsegInputError("the models were trained on differently normalised images")
+        folder = folder_predict_settings(models)
+        settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
+        given = {"views": views, "scales": scales, "tile": tile}
+        settings |= {k: v for k, v in given.items() if v is not None}
+        settings = {k: tuple(v) if k != "tile" else int(v) for k, v in settings.items()}
+        predict = replace(PredictConfig(**settings), precision=precision)
+        if thresholds is None:
+            thresholds = folder_file(models, "thresholds.json")
+        if not isinstance(thresholds, PostprocessConfig):
+            thresholds = read_thresholds(thresholds) if thresholds else PostprocessConfig()
+        return cls(
+            networks,
+            normalizations.pop(),
+            thresholds,
+            predict,
+            torch_device,
+            weights,
+            vote,
+        )
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Head probabilities ``K x H x W`` (float32) of an image (see the module docstring);
+        an ensemble's weighted mean."""
+        pixels, _category = normalize_image(check_image(image), self.normalize)
+        return self.probabilities_of_normalized(pixels)
+
+    def probabilities_of_normalized(self, pixels: np.ndarray) -> np.ndarray:
+        """:meth:`probabilities` of an image already normalised as the model expects
+        (``C x H x W`` float32 in [0, 1])."""
+        maps = [
+            {"image": predict_probability(n, pixels, self.device, self.predict)}
+            for n in self.networks
+        ]
+        return weighted_mean(maps, self.weights, self.vote)["image"]
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        """Instance labels ``H x W`` (int32, 0 = background, 1..N) of an image."""
+        return instances_from_probability(self.probabilities(image), self.thresholds)
+
+    def segment_many(self, images: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """:meth:`segment` of each image of a stream, one at a time."""
+        for image in images:
+            yield self.segment(image)

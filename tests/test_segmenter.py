@@ -1,0 +1,82 @@
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from nucseg import NucsegInputError, Segmenter
+from nucseg.models import ModelConfig, build_model
+from nucseg.postprocess import PostprocessConfig
+from nucseg.predict import save_checkpoint
+from nucseg.synth import SynthConfig, camera_frame, generate
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A model folder as shipped: weights, tuned thresholds, prediction settings."""
+    folder = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    save_checkpoint(
+        build_model(ModelConfig(arch="camunet", base_width=4, depth=2)), folder / "model.pt"
+    )
+    thresholds = PostprocessConfig(mask_threshold=0.45, marker_threshold=0.55, split_h=0)
+    (folder / "thresholds.json").write_text(json.dumps({"postprocess": asdict(thresholds)}))
+    (folder / "predict.json").write_text(json.dumps({"tta_views": [0, 5], "scales": [1.0, 0.5]}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def image():
+    config = SynthConfig(
+        n_images=1, seed=2, kind_weights=(1, 0, 0), shapes=((64, 72),), shape_weights=(1.0,)
+    )
+    return generate(config, "s")[0].pixels
+
+
+def test_a_folder_loads_with_its_own_thresholds_and_settings(folder):
+    seg = Segmenter.from_folder(folder, device="cpu")
+    assert seg.thresholds.mask_threshold == 0.45 and seg.predict.views == (0, 5)
+    assert seg.predict.scales == (1.0, 0.5)
+    overridden = Segmenter.from_folder(folder, views=[0], scales=[1], device="cpu")
+    assert overridden.predict.views == (0,) and overridden.predict.scales == (1.0,)
+
+
+def test_an_array_of_any_depth_is_segmented_in_one_call(folder, image):
+    seg = Segmenter.from_folder(folder, device="cpu")
+    maps = seg.probabilities(image)
+    assert maps.shape == (3, 64, 72) and maps.dtype == np.float32
+    labels = seg.segment(image)
+    assert labels.shape == (64, 72) and labels.dtype == np.int32
+    deep = camera_frame(image, np.random.default_rng(0))  # the same picture, 16-bit
+    assert seg.segment(deep).shape == (64, 72)
+    many = list(seg.segment_many([image, image[..., :3], deep.astype(np.float32)]))
+    assert len(many) == 3 and np.array_equal(many[0], labels)
+
+
+def test_an_ensemble_averages_its_members(folder, image):
+    # one checkpoint brings its folder's settings; an ensemble takes them as given
+    one = Segmenter.from_models([folder / "model.pt"], device="cpu")
+    two = Segmenter.from_models(
+        [folder / "model.pt"] * 2, views=[0, 5], scales=[1, 0.5], weights=[1, 3], device="cpu"
+    )
+    np.testing.assert_allclose(one.probabilities(image), two.probabilities(image), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((3, 64, 64), np.uint16), "shape \\(3, 64, 64\\) is not H x W"),
+        (np.zeros((64, 64), np.complex64), "dtype complex64 is not an image"),
+        (np.zeros((4, 64), np.uint8), "4x64 is below 8 x 8"),
+        (np.full((16, 16), np.nan, np.float32), "NaN or infinite"),
+    ],
+)
+def test_an_array_it_cannot_take_is_named_in_one_line(folder, array, message):
+    with pytest.raises(NucsegInputError, match=message):
+        Segmenter.from_folder(folder, device="cpu").segment(array)
+
+
+def test_a_folder_without_weights_is_named(tmp_path):
+    with pytest.raises(NucsegInputError, match="model.pt: checkpoint not found"):
+        Segmenter.from_folder(tmp_path)
