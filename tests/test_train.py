@@ -125,6 +125,10 @@ def test_predict_command_segments_image_files_with_a_trained_model(tmp_path, cap
             "0,5",
             "--out",
             str(out),
+            "--outputs",
+            "tif,csv,roi,geojson",
+            "--pixel-size",
+            "0.65",
             *files,
         ]
     )
@@ -133,6 +137,15 @@ def test_predict_command_segments_image_files_with_a_trained_model(tmp_path, cap
     assert labels.shape == (70, 90)
     decoded = read_submission(out / "submission.csv", {"img0": (70, 90), "img1": (70, 90)})
     np.testing.assert_array_equal(decoded["img0"] > 0, labels > 0)
+    for name in ("img0_rois.zip", "img1.geojson", "measurements.csv", "summary.csv"):
+        assert (out / name).is_file(), name
+    with pytest.raises(SystemExit):
+        main(
+            ["predict", "--model", str(paths.model.parent), "--outputs", "tif,png"]
+            + ["--out", str(tmp_path / "bad"), *files]
+        )
+    assert "--outputs: 'png' is not one of tif, csv, roi, geojson" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit):
         main(["predict", "--model", str(tmp_path / "nowhere"), "--out", str(out), *files])
     assert "nowhere: checkpoint not found" in capsys.readouterr().err

@@ -69,7 +69,14 @@ def _predict(args: argparse.Namespace) -> None:
         device=args.device,
     )
     print(f"post-processing thresholds: {segmenter.thresholds}")
-    counts = predict_images(segmenter, image_files(args.images), args.out)
+    outputs = tuple(o.strip() for o in args.outputs.split(","))
+    counts = predict_images(
+        segmenter,
+        image_files(args.images),
+        args.out,
+        outputs=outputs,
+        pixel_size_um=args.pixel_size,
+    )
     print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
 
 
@@ -144,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--tile", type=int, help="tile images with a larger side (default: the folder's, 1024)"
+    )
+    predict.add_argument(
+        "--outputs",
+        default="tif,csv",
+        help="what to write, comma-separated: tif (label images), csv (submission, "
+        "measurements, summary), roi (Fiji ROI sets), geojson (QuPath); default tif,csv",
+    )
+    predict.add_argument(
+        "--pixel-size", type=float, help="micrometres per pixel, written into the label TIFFs"
     )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

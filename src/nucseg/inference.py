@@ -1,12 +1,16 @@
 """Trained models (or an ensemble of them) on image files, outside Snakemake.
 
 Used by ``nucseg predict``.  Each image is read in any supported format (keeping its bit
-depth) and segmented by a :class:`nucseg.segmenter.Segmenter` (models loaded once), and
-written as
-``<out>/<stem>.tif`` (instance labels, 16-bit unless more nuclei: they open in Fiji and
-napari as they are) plus one ``<out>/submission.csv`` (``ImageId`` = file stem, RLE 1-based
-column-major, see :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nucleus) and
-``<out>/summary.csv`` (one row per image), see :mod:`nucseg.measure`.
+depth), segmented by a :class:`nucseg.segmenter.Segmenter` (models loaded once) and written,
+one image at a time, as the chosen outputs (:data:`OUTPUTS`; :mod:`nucseg.io.shapes`):
+
+- ``tif``: ``<out>/<stem>.tif`` instance labels (16-bit ImageJ TIFF, 32-bit beyond 65,535
+  nuclei; with a pixel size, calibrated): Fiji and napari open them as they are;
+- ``csv``: ``<out>/submission.csv`` (``ImageId`` = file stem, RLE 1-based column-major, see
+  :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nucleus) and
+  ``<out>/summary.csv`` (one row per image), see :mod:`nucseg.measure`;
+- ``roi``: ``<out>/<stem>_rois.zip``, an ImageJ/Fiji ROI set (ROI names = label ids);
+- ``geojson``: ``<out>/<stem>.geojson``, QuPath detections with their measurements.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 
 from nucseg.errors import NucsegInputError
-from nucseg.io.images import read_image, write_tiff
+from nucseg.io.images import read_image
 from nucseg.io.kaggle import IMAGE_SUFFIXES
+from nucseg.io.shapes import write_geojson, write_imagej_rois, write_label_tiff
 from nucseg.io.tables import write_table
-from nucseg.measure import measure_instances
+from nucseg.measure import measure_nuclei, summarize_nuclei
+from nucseg.rle import encode_labels
 from nucseg.segmenter import Segmenter, check_image
-from nucseg.submission import write_submission
+from nucseg.submission import write_encoded_submission
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +53,51 @@ def image_files(paths: list[Path | str]) -> list[Path]:
     return files
 
 
+#: what ``nucseg predict --outputs`` writes (see the module docstring)
+OUTPUTS = ("tif", "csv", "roi", "geojson")
+
+
 def predict_images(
-    segmenter: Segmenter, images: list[Path | str], out_dir: Path | str
+    segmenter: Segmenter,
+    images: list[Path | str],
+    out_dir: Path | str,
+    *,
+    outputs: tuple[str, ...] = ("tif", "csv"),
+    pixel_size_um: float | None = None,
 ) -> dict[str, int]:
-    """Segment every image file with ``segmenter``; write the outputs of the module
-    docstring; return the number of nuclei found per image id (file stem)."""
+    """Segment every image file with ``segmenter``, one at a time, and write ``outputs``
+    (see the module docstring); return the number of nuclei found per image id (file
+    stem)."""
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown:
+        raise NucsegInputError(f"--outputs: {unknown[0]!r} is not one of {', '.join(OUTPUTS)}")
+    if pixel_size_um is not None and pixel_size_um <= 0:
+        raise NucsegInputError(f"--pixel-size: {pixel_size_um} is not a positive size")
     out_dir = Path(out_dir)
     stems = [Path(p).stem for p in images]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
-    instances, counts = {}, {}
+    counts, encodings, tables, shapes = {}, {}, [], {}
     for stem, image_path in zip(stems, images, strict=True):
-        labels = segmenter.segment(check_image(read_image(image_path), str(image_path)))
-        dtype = np.uint16 if labels.max() < 2**16 else np.uint32
-        write_tiff(labels.astype(dtype), out_dir / f"{stem}.tif")
-        instances[stem], counts[stem] = labels, int(labels.max())
+        image = check_image(read_image(image_path), str(image_path))
+        labels = segmenter.segment(image)
+        counts[stem], shapes[stem] = int(labels.max()), labels.shape
+        measurements = measure_nuclei(stem, labels, image)
+        if "tif" in outputs:
+            write_label_tiff(labels, out_dir / f"{stem}.tif", pixel_size_um)
+        if "roi" in outputs:
+            write_imagej_rois(labels, out_dir / f"{stem}_rois.zip")
+        if "geojson" in outputs:
+            per_nucleus = measurements.drop(columns="image").set_index("label")
+            write_geojson(labels, out_dir / f"{stem}.geojson", per_nucleus)
+        if "csv" in outputs:
+            encodings[stem] = encode_labels(labels)
+            tables.append(measurements)
         log.info("%s: %d nuclei", image_path, counts[stem])
-    write_submission(instances, out_dir / "submission.csv")
-    table, summary = measure_instances(instances, dict(zip(stems, map(Path, images), strict=True)))
-    write_table(table, out_dir / "measurements.csv", sep=",")
-    write_table(summary, out_dir / "summary.csv", sep=",")
+    if "csv" in outputs:
+        write_encoded_submission(encodings, out_dir / "submission.csv")
+        table = pd.concat(tables, ignore_index=True)
+        write_table(table, out_dir / "measurements.csv", sep=",")
+        write_table(summarize_nuclei(table, shapes), out_dir / "summary.csv", sep=",")
     return counts

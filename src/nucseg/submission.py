@@ -28,12 +28,17 @@ log = logging.getLogger(__name__)
 
 def write_submission(instances: dict[str, np.ndarray], path: Path | str) -> None:
     """Write a submission for ``{image_id: instance_labels}`` atomically."""
+    write_encoded_submission({i: encode_labels(labels) for i, labels in instances.items()}, path)
+
+
+def write_encoded_submission(encodings: dict[str, dict[int, str]], path: Path | str) -> None:
+    """Write a submission for ``{image_id: {label: rle}}`` (:func:`nucseg.rle.encode_labels`
+    of each image, so a stream of images need not stay in memory) atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["ImageId", "EncodedPixels"])
-        for image_id in sorted(instances):
-            encodings = list(encode_labels(instances[image_id]).values())
-            for rle in encodings or [""]:
+        for image_id in sorted(encodings):
+            for rle in list(encodings[image_id].values()) or [""]:
                 writer.writerow([image_id, rle])
 
 
