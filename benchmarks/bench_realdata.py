@@ -37,7 +37,7 @@ from nucseg.normalize import NormalizeConfig
 from nucseg.postprocess import PostprocessConfig, read_thresholds
 from nucseg.precision import cpu_has_native_bf16
 from nucseg.predict import PredictConfig, checkpoint_normalization, network_of, read_checkpoint
-from nucseg.segmenter import folder_predict_settings
+from nucseg.segmenter import predict_config
 from nucseg.synth import SynthConfig, generate
 
 CPU = torch.device("cpu")
@@ -78,8 +78,7 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     (full size), ``scales`` (``--scales``), ``fp32`` (full size in float32)."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
-    shipped = folder_predict_settings([model_dir]) if model_dir else {}
-    own = PredictConfig.from_config({k: v for k, v in shipped.items() if k != "tile"})
+    own = predict_config([model_dir]) if model_dir else PredictConfig()
     options = {
         "own": (f"own {list(own.views)} x {list(own.scales)}", own),
         "full": ("full size", PredictConfig(views=views)),

@@ -80,3 +80,19 @@ def test_an_array_it_cannot_take_is_named_in_one_line(folder, array, message):
 def test_a_folder_without_weights_is_named(tmp_path):
     with pytest.raises(NucsegInputError, match="model.pt: checkpoint not found"):
         Segmenter.from_folder(tmp_path)
+
+
+def test_a_known_nucleus_diameter_replaces_the_scale_search(folder, tmp_path):
+    (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    settings = {"tta_views": [0], "scales": [1.0, 0.5, 0.33], "nucleus_diameter": 20.0}
+    (tmp_path / "predict.json").write_text(json.dumps(settings))
+    seg = Segmenter.from_folder(tmp_path, diameter=40, device="cpu")
+    assert seg.predict.scales == (0.5,)  # nuclei twice the learned size: shrunk once
+    image = np.zeros((64, 64), np.uint8)
+    assert seg.segment(image, diameter=10).shape == (64, 64)
+    with pytest.raises(NucsegInputError, match="--diameter: 0 is not a positive size"):
+        seg.segment(image, diameter=0)
+    with pytest.raises(NucsegInputError, match="--diameter and --scales both set"):
+        Segmenter.from_folder(tmp_path, diameter=40, scales=[1.0], device="cpu")
+    with pytest.raises(NucsegInputError, match="records no nucleus_diameter"):
+        Segmenter.from_folder(folder, diameter=40, device="cpu")

@@ -64,6 +64,7 @@ def _predict(args: argparse.Namespace) -> None:
         scales=scales,
         tile=args.tile,
         precision=args.precision,
+        diameter=args.diameter,
         weights=args.weights,
         vote=args.vote,
         device=args.device,
@@ -151,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--tile", type=int, help="tile images with a larger side (default: the folder's, 1024)"
+    )
+    predict.add_argument(
+        "--diameter",
+        type=float,
+        help="typical nucleus diameter of your images in pixels: one rescaled pass instead "
+        "of the scale search (a model folder records the size it learned from)",
     )
     predict.add_argument(
         "--outputs",

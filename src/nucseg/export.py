@@ -9,7 +9,9 @@ Layout::
     thresholds.json   post-processing thresholds tuned on the validation fold, with the
                       validation DSB score overall and per category
     predict.json      the prediction settings they were tuned with (test-time views,
-                      scales, tile size): ``nucseg predict``'s defaults for this model
+                      scales, tile size): ``nucseg predict``'s defaults for this model;
+                      and ``nucleus_diameter``, the typical nucleus size it learned from
+                      (what ``--diameter`` rescales a user's nuclei to)
     train_log.tsv     the epoch log; learning_curve.png its plot
     split.tsv         every image id of the dataset version and its side (train / valid):
                       what the model learned from, what it was validated on
@@ -29,6 +31,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -91,6 +94,7 @@ def export_model(
         torch.save(half_precision(payload), tmp / "model.pt")
         shutil.copyfile(thresholds_path, tmp / "thresholds.json")
         settings = {k: predict[k] for k in PREDICT_KEYS if k in predict}
+        settings["nucleus_diameter"] = training_nucleus_diameter(manifest, split["train"])
         (tmp / "predict.json").write_text(json.dumps(settings, indent=1) + "\n")
         shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
         shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
@@ -100,6 +104,20 @@ def export_model(
             name, payload, thresholds, log, manifest, split, provenance, predict, evaluation
         )
         (tmp / "README.md").write_text(card)
+
+
+def training_nucleus_diameter(manifest: pd.DataFrame, train_ids: list[str]) -> float:
+    """The typical nucleus diameter in pixels a model learned from: over its training images
+    weighted as its crops drew them (pixels x ``sampling_weight``), the median of each
+    image's equivalent diameter of its mean nucleus area (``manifest`` indexed by id)."""
+    rows = manifest.loc[train_ids]
+    diameters = np.sqrt(4 * rows["mean_nucleus_area"].to_numpy(float) / np.pi)
+    weights = rows["height"].to_numpy(float) * rows["width"].to_numpy(float)
+    if "sampling_weight" in rows.columns:
+        weights = weights * rows["sampling_weight"].to_numpy(float)
+    order = np.argsort(diameters)
+    cumulative = np.cumsum(weights[order])
+    return round(float(diameters[order][np.searchsorted(cumulative, cumulative[-1] / 2)]), 1)
 
 
 def half_precision(payload: dict) -> dict:

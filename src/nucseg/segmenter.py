@@ -3,6 +3,7 @@
     from nucseg import Segmenter
     seg = Segmenter.from_folder("resources/models/dsb36")
     labels = seg.segment(image)          # H x W int32 instance labels, 0 = background
+    labels = seg.segment(image, diameter=40)   # nuclei ~40 px across: one rescaled pass
     maps = seg.probabilities(image)      # K x H x W head probabilities (semantic, contour, marker)
     for labels in seg.segment_many(images): ...
 
@@ -68,6 +69,49 @@ def folder_predict_settings(models: list[Path | str]) -> dict:
         raise NucsegInputError(f"{path}: not a JSON file ({error})") from None
 
 
+def predict_config(
+    models: list[Path | str],
+    *,
+    views: Iterable[int] | None = None,
+    scales: Iterable[float] | None = None,
+    tile: int | None = None,
+    precision: str = "auto",
+    diameter: float | None = None,
+) -> PredictConfig:
+    """The prediction settings of :meth:`Segmenter.from_models`: those given, else a single
+    model folder's (``predict.json``), else :class:`PredictConfig`'s defaults; ``diameter``
+    replaces the scale search by one scale (:func:`diameter_scale`)."""
+    folder = folder_predict_settings(models)
+    if diameter is not None:
+        if scales is not None:
+            raise NucsegInputError("--diameter and --scales both set: give one of them")
+        scales = (diameter_scale(folder.get("nucleus_diameter"), diameter),)
+    settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
+    given = {"views": views, "scales": scales, "tile": tile}
+    settings |= {k: v for k, v in given.items() if v is not None}
+    settings = {k: tuple(v) if k != "tile" else int(v) for k, v in settings.items()}
+    return replace(PredictConfig(**settings), precision=precision)
+
+
+def diameter_scale(learned: float | None, diameter: float) -> float:
+    """The one scale that brings nuclei of ``diameter`` pixels to the ``learned`` size of a
+    model folder (its ``predict.json`` ``nucleus_diameter``)."""
+    if not diameter > 0:
+        raise NucsegInputError(f"--diameter: {diameter} is not a positive size in pixels")
+    if not learned:
+        raise NucsegInputError(
+            "--diameter: the model records no nucleus_diameter in its predict.json (a single "
+            "model folder exported by nucseg does)"
+        )
+    scale = learned / diameter
+    if not 0.05 <= scale <= 4:
+        raise NucsegInputError(
+            f"--diameter: {diameter} px nuclei would be rescaled x{scale:.2f} to the model's "
+            f"{learned} px; outside x0.05..x4"
+        )
+    return scale
+
+
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     """``image`` as an array the normalisation takes (2-D, or ``H x W x C`` with C = 1, 3 or
     4; integer or float; at least 8 x 8), else :class:`NucsegInputError` naming ``name``."""
@@ -101,6 +145,7 @@ class Segmenter:
     device: torch.device
     weights: list[float] | None = None
     vote: bool = False
+    nucleus_diameter: float | None = None  # what it learned from (a model folder's)
 
     @classmethod
     def from_folder(cls, folder: Path | str, **options) -> Segmenter:
@@ -118,13 +163,17 @@ class Segmenter:
         scales: Iterable[float] | None = None,
         tile: int | None = None,
         precision: str = "auto",
+        diameter: float | None = None,
         weights: list[float] | None = None,
         vote: bool = False,
         device: str = "auto",
     ) -> Segmenter:
         """Model folders or checkpoints (several: an ensemble).  Settings not given come
         from a single model folder (its ``predict.json`` and ``thresholds.json``), else
-        :class:`PredictConfig`'s and :class:`PostprocessConfig`'s defaults."""
+        :class:`PredictConfig`'s and :class:`PostprocessConfig`'s defaults.  ``diameter``:
+        the typical nucleus diameter of the user's images in pixels; each image is then
+        predicted once, rescaled so its nuclei match the size the model learned from (the
+        folder's ``nucleus_diameter``), instead of searching ``scales``."""
         if not models:
             raise NucsegInputError("no model given")
         paths = [checkpoint_path(m) for m in models]
@@ -134,12 +183,9 @@ class Segmenter:
         normalizations = {checkpoint_normalization(payloads[p], p) for p in paths}
         if len(normalizations) > 1:
             raise NucsegInputError("the models were trained on differently normalised images")
-        folder = folder_predict_settings(models)
-        settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
-        given = {"views": views, "scales": scales, "tile": tile}
-        settings |= {k: v for k, v in given.items() if v is not None}
-        settings = {k: tuple(v) if k != "tile" else int(v) for k, v in settings.items()}
-        predict = replace(PredictConfig(**settings), precision=precision)
+        predict = predict_config(
+            models, views=views, scales=scales, tile=tile, precision=precision, diameter=diameter
+        )
         if thresholds is None:
             thresholds = folder_file(models, "thresholds.json")
         if not isinstance(thresholds, PostprocessConfig):
@@ -152,28 +198,38 @@ class Segmenter:
             torch_device,
             weights,
             vote,
+            folder_predict_settings(models).get("nucleus_diameter"),
         )
 
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
+    def probabilities(self, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
         """Head probabilities ``K x H x W`` (float32) of an image (see the module docstring);
-        an ensemble's weighted mean."""
+        an ensemble's weighted mean.  ``diameter``: its nuclei's typical diameter in pixels,
+        for one rescaled pass instead of the settings' scales."""
         pixels, _category = normalize_image(check_image(image), self.normalize)
-        return self.probabilities_of_normalized(pixels)
+        return self.probabilities_of_normalized(pixels, diameter)
 
-    def probabilities_of_normalized(self, pixels: np.ndarray) -> np.ndarray:
+    def probabilities_of_normalized(
+        self, pixels: np.ndarray, diameter: float | None = None
+    ) -> np.ndarray:
         """:meth:`probabilities` of an image already normalised as the model expects
         (``C x H x W`` float32 in [0, 1])."""
+        predict = self.predict
+        if diameter is not None:
+            scale = diameter_scale(self.nucleus_diameter, diameter)
+            predict = replace(predict, scales=(scale,))
         maps = [
-            {"image": predict_probability(n, pixels, self.device, self.predict)}
-            for n in self.networks
+            {"image": predict_probability(n, pixels, self.device, predict)} for n in self.networks
         ]
         return weighted_mean(maps, self.weights, self.vote)["image"]
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
-        """Instance labels ``H x W`` (int32, 0 = background, 1..N) of an image."""
-        return instances_from_probability(self.probabilities(image), self.thresholds)
+    def segment(self, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
+        """Instance labels ``H x W`` (int32, 0 = background, 1..N) of an image (``diameter``
+        as :meth:`probabilities`)."""
+        return instances_from_probability(self.probabilities(image, diameter), self.thresholds)
 
-    def segment_many(self, images: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def segment_many(
+        self, images: Iterable[np.ndarray], diameter: float | None = None
+    ) -> Iterator[np.ndarray]:
         """:meth:`segment` of each image of a stream, one at a time."""
         for image in images:
-            yield self.segment(image)
+            yield self.segment(image, diameter)
