@@ -281,7 +281,8 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     with torch.no_grad():
         maps = [network_of(p, "", torch.device("cpu"))(inputs).masks for p in (payload, trained)]
     torch.testing.assert_close(maps[0], maps[1], atol=1e-3, rtol=0)
-    assert json.loads((folder / "predict.json").read_text())["tta_views"] == [0, 5]
+    settings = json.loads((folder / "predict.json").read_text())
+    assert settings["tta_views"] == [0, 5] and 5 < settings["nucleus_diameter"] < 40
     # the folder alone segments a folder of images with its own thresholds
     images = workdir / "resources/synthetic/stage1_test"
     out = tmp_path / "out"

@@ -39,7 +39,7 @@ def _predict(args: argparse.Namespace) -> None:
     import torch
 
     from nucseg.inference import image_files, predict_images
-    from nucseg.segmenter import Segmenter, folder_predict_settings
+    from nucseg.segmenter import Segmenter, folder_file, folder_predict_settings
 
     torch.set_num_threads(max(1, args.threads))
     views = None if folder_predict_settings(args.model) else range(8)  # a folder's own, or all
@@ -69,7 +69,8 @@ def _predict(args: argparse.Namespace) -> None:
         vote=args.vote,
         device=args.device,
     )
-    print(f"post-processing thresholds: {segmenter.thresholds}")
+    source = args.thresholds or folder_file(args.model, "thresholds.json")
+    print(f"post-processing thresholds: {source or 'defaults (no --thresholds given)'}")
     outputs = tuple(o.strip() for o in args.outputs.split(","))
     counts = predict_images(
         segmenter,
