@@ -201,3 +201,18 @@ def test_an_object_far_larger_than_the_typical_nucleus_is_dropped():
     # a lone object has nothing to be compared with: kept
     alone = instances_from_probability(prob[:, 55:], config)
     assert alone.max() == 1
+
+
+def test_fragments_do_not_make_true_nuclei_look_oversized():
+    """The size limit compares with the objects that survive the other filters (as on a
+    real fluorescence image whose unconfident fragments outnumbered its nuclei)."""
+    prob = np.zeros((120, 120), np.float32)
+    for row in (5, 45, 85):
+        prob[row : row + 25, 5:30] = 1  # three 625-px nuclei
+    for k in range(12):
+        prob[5 + 9 * k : 9 + 9 * k, 60:64] = 0.6  # twelve 16-px unconfident fragments
+    config = PostprocessConfig(
+        mask_threshold=0.5, marker_threshold=0.5, split_h=0, min_mean_probability=0.8
+    )
+    kept = instances_from_probability(prob, config)
+    assert kept.max() == 3 and kept[15, 15] > 0
