@@ -2,10 +2,11 @@ import numpy as np
 import torch
 
 from nucseg.evaluation import EvaluationSet, evaluate_model, summarize_evaluation
-from nucseg.io.images import write_png, write_tiff
+from nucseg.io.images import read_image, write_png, write_tiff
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import save_checkpoint
+from nucseg.submission import write_submission
 from nucseg.synth import SynthConfig, generate
 
 
@@ -50,3 +51,25 @@ def test_a_model_is_scored_per_image_and_summarised_per_set_and_category(tmp_pat
     summary = summarize_evaluation(per_image)
     assert summary.set.tolist() == ["lab2", "lab2_16"] and summary.images.tolist() == [3, 3]
     assert summary.n_true.tolist() == [per_image.n_true[:3].sum()] * 2
+
+
+def test_a_kaggle_test_folder_is_scored_with_its_solution_csv(tmp_path):
+    """Kaggle's stage1_test layout has no masks/: the nuclei come from stage1_solution.csv."""
+    folder = _folder_set(tmp_path / "lab2", n=2)
+    test_dir = tmp_path / "stage1_test"
+    expected = {}
+    for k in range(2):
+        image_id = f"id{k}"
+        (test_dir / image_id / "images").mkdir(parents=True)
+        (folder / f"img{k}.png").rename(test_dir / image_id / "images" / f"{image_id}.png")
+        labels = read_image(folder / f"img{k}_label.tif")
+        expected[image_id] = labels
+    write_submission(expected, tmp_path / "solution.csv")
+    spec = {"format": "kaggle_stage1", "path": str(test_dir), "camera": True}
+    spec["labels_csv"] = str(tmp_path / "solution.csv")
+    read = list(EvaluationSet.from_config("kaggle16", spec).images())
+    assert [image_id for image_id, _, _ in read] == ["id0", "id1"]
+    for image_id, frame, labels in read:
+        assert frame.dtype == np.uint16
+        assert labels.max() == len(np.unique(expected[image_id])) - 1
+        np.testing.assert_array_equal(labels > 0, expected[image_id] > 0)

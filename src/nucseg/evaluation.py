@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from nucseg.io.images import read_image
-from nucseg.io.sources import list_source
+from nucseg.io.sources import SourceOptions, list_source
 from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
@@ -45,16 +45,25 @@ class EvaluationSet:
     format: str
     path: Path
     camera: bool = False  # as a 16-bit camera would record the (8-bit) images
+    labels_csv: Path | None = None  # kaggle_stage1: nuclei from an ImageId,EncodedPixels CSV
 
     @classmethod
     def from_config(cls, name: str, spec: dict) -> EvaluationSet:
-        return cls(name, spec["format"], Path(spec["path"]), bool(spec.get("camera", False)))
+        labels_csv = spec.get("labels_csv")
+        return cls(
+            name,
+            spec["format"],
+            Path(spec["path"]),
+            bool(spec.get("camera", False)),
+            Path(labels_csv) if labels_csv else None,
+        )
 
     def images(self, keep=lambda image_id: True) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """``(id, image, labels)`` of every image whose id ``keep`` accepts, read one at a
         time (camera frames seeded per set)."""
         rng = np.random.default_rng(0)
-        for item in list_source(self.format, self.path):
+        options = SourceOptions(labels_csv=self.labels_csv)
+        for item in list_source(self.format, self.path, options):
             if not keep(item.image_id):
                 continue
             image = read_image(item.image_path)
