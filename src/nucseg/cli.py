@@ -109,6 +109,15 @@ def _convert(args: argparse.Namespace) -> None:
     )
 
 
+def _export_bioimageio(args: argparse.Namespace) -> None:
+    from nucseg.bioimageio import export_bioimageio
+
+    rdf = export_bioimageio(
+        args.model_folder, args.out_dir, test_image=args.test_image, license_id=args.license
+    )
+    print(f"bioimage.io package -> {rdf} (check it: bioimageio test {rdf})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nucseg", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--name", help="source name in the manifest (default: folder name)")
     convert.set_defaults(run=_convert)
+    bioimageio = commands.add_parser(
+        "export-bioimageio",
+        help="write a model folder as a BioImage Model Zoo package (rdf.yaml, weights, "
+        "TorchScript, test tensors)",
+    )
+    bioimageio.add_argument("model_folder", type=Path, help="e.g. resources/models/dsb36")
+    bioimageio.add_argument("out_dir", type=Path, help="the package folder (replaced)")
+    bioimageio.add_argument(
+        "--test-image", type=Path, help="image for the test tensors and cover (default: generated)"
+    )
+    bioimageio.add_argument(
+        "--license",
+        default="CC-BY-NC-SA-4.0",
+        help="SPDX id of the weights' licence (default: CC-BY-NC-SA-4.0, as the shipped "
+        "models learned from MoNuSeg)",
+    )
+    bioimageio.set_defaults(run=_export_bioimageio)
     return parser
 
 
