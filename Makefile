@@ -1,4 +1,4 @@
-# Pictures of the workflow for the README (needs Graphviz's `dot`: apt-get install graphviz).
+# Pictures of the workflow for docs/ and the README (needs Graphviz's `dot`: apt-get install graphviz).
 SNAKEMAKE ?= .venv/bin/snakemake
 TARGET ?= results/submission.csv
 TASKS ?= $(TARGET) results/export/shipped_tuned results/nerve/scores.tsv results/tissue/scores.tsv
