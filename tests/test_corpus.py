@@ -4,8 +4,9 @@ predict`) in a subprocess, as a user would meet it.
 A bad input must give exit status 1 and exactly one stderr line ``nucseg: error: <file>: <what
 is wrong>``, no traceback, and leave no output folder (nor a temporary one) behind. Valid but
 unusual inputs (image modes, odd sizes) must convert. Each case is built here from generated
-arrays; no binary is committed. The bad-input table of docs/reference.md lists these cases by name; config
-errors are covered by tests/test_workflow.py::test_bad_config_fails_with_the_key_named.
+arrays; no binary is committed. The bad-input table of docs/reference.md lists these cases
+by name; config errors are covered by
+tests/test_workflow.py::test_bad_config_fails_with_the_key_named.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import save_checkpoint
 from nucseg.synth import SynthConfig, camera_frame, generate
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +99,22 @@ def test_a_known_nucleus_diameter_replaces_the_scale_search(folder, tmp_path):
         Segmenter.from_folder(tmp_path, diameter=40, scales=[1.0], device="cpu")
     with pytest.raises(NucsegInputError, match="records no nucleus_diameter"):
         Segmenter.from_folder(folder, diameter=40, device="cpu")
+
+
+def test_a_flat_image_gives_no_nuclei_and_a_warning(folder, caplog):
+    seg = Segmenter.from_folder(folder, device="cpu")
+    for flat in (np.full((32, 40), 33_000, np.uint16), np.full((32, 40), 1e38, np.float32)):
+        caplog.clear()
+        assert seg.segment(flat, name="frame.tif").max() == 0
+        assert "frame.tif: every pixel is" in caplog.text and "no contrast" in caplog.text
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_a_single_bright_pixel_or_a_huge_range_does_not_break_normalisation(dtype):
+    """One hot pixel on a camera offset: the percentiles are flat, nothing is divided by
+    zero, and the shipped model finds nothing."""
+    shipped = REPO / "resources" / "models" / "dsb36"
+    seg = Segmenter.from_folder(shipped, views=[0], scales=[1.0], device="cpu")
+    frame = np.full((48, 64), 33_000, dtype)
+    frame[20, 30] = 65_535 if dtype == np.uint16 else 3e38
+    assert seg.segment(frame).max() == 0

@@ -81,7 +81,7 @@ def predict_images(
     counts, encodings, tables, shapes = {}, {}, [], {}
     for stem, image_path in zip(stems, images, strict=True):
         image = check_image(read_image(image_path), str(image_path))
-        labels = segmenter.segment(image)
+        labels = segmenter.segment(image, name=str(image_path))
         counts[stem], shapes[stem] = int(labels.max()), labels.shape
         measurements = measure_nuclei(stem, labels, image)
         if "tif" in outputs:

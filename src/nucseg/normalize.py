@@ -86,7 +86,9 @@ def intensity_range(image: np.ndarray) -> tuple[float, float]:
     if image.dtype == np.uint8:
         return 0.0, 255.0
     black, white = np.percentile(colour_channels(image), [0.01, 99.99])
-    return float(black), float(max(white, black + 1e-6))
+    if white <= black:  # a flat image: any positive span (relative: floats reach 3e38)
+        white = black + max(1e-6, abs(black) * 1e-6)
+    return float(black), float(white)
 
 
 def unit_rgb(image: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ as ``nucseg predict`` and the workflow do.  A model folder is the shipped layout
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ from nucseg.predict import (
 )
 
 #: settings :meth:`Segmenter.from_models` takes from a model folder's ``predict.json``
+log = logging.getLogger(__name__)
+
 FOLDER_SETTINGS = {"tta_views": "views", "scales": "scales", "tile": "tile"}
 
 
@@ -201,11 +204,21 @@ class Segmenter:
             folder_predict_settings(models).get("nucleus_diameter"),
         )
 
-    def probabilities(self, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
+    def probabilities(
+        self, image: np.ndarray, diameter: float | None = None, name: str = "image"
+    ) -> np.ndarray:
         """Head probabilities ``K x H x W`` (float32) of an image (see the module docstring);
         an ensemble's weighted mean.  ``diameter``: its nuclei's typical diameter in pixels,
-        for one rescaled pass instead of the settings' scales."""
-        pixels, _category = normalize_image(check_image(image), self.normalize)
+        for one rescaled pass instead of the settings' scales; ``name`` is what errors and
+        warnings call the image (e.g. its file)."""
+        image = check_image(image, name)
+        if diameter is not None:
+            diameter_scale(self.nucleus_diameter, diameter)  # a bad diameter fails first
+        if image.min() == image.max():
+            log.warning("%s: every pixel is %s (no contrast): no nuclei", name, image.flat[0])
+            heads = self.networks[0].config.out_channels
+            return np.zeros((heads, *image.shape[:2]), np.float32)
+        pixels, _category = normalize_image(image, self.normalize)
         return self.probabilities_of_normalized(pixels, diameter)
 
     def probabilities_of_normalized(
@@ -222,10 +235,13 @@ class Segmenter:
         ]
         return weighted_mean(maps, self.weights, self.vote)["image"]
 
-    def segment(self, image: np.ndarray, diameter: float | None = None) -> np.ndarray:
+    def segment(
+        self, image: np.ndarray, diameter: float | None = None, name: str = "image"
+    ) -> np.ndarray:
         """Instance labels ``H x W`` (int32, 0 = background, 1..N) of an image (``diameter``
-        as :meth:`probabilities`)."""
-        return instances_from_probability(self.probabilities(image, diameter), self.thresholds)
+        and ``name`` as :meth:`probabilities`)."""
+        maps = self.probabilities(image, diameter, name)
+        return instances_from_probability(maps, self.thresholds)
 
     def segment_many(
         self, images: Iterable[np.ndarray], diameter: float | None = None
