@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from nucseg.augment import NO_AUGMENTATION, augment_batch
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, write_tiff
+from nucseg.io.ultrasound import write_nerve_layout
 from nucseg.losses import LossConfig
 from nucseg.models import ModelConfig
 from nucseg.nerve import (
@@ -15,11 +17,16 @@ from nucseg.nerve import (
     decide,
     dice,
     dice_validation,
+    full_size_masks,
     list_train,
     prepare_train,
+    read_decision,
     read_nerve_submission,
     score_nerve,
+    shapes_of_test_images,
     train_data,
+    tune_decision,
+    write_decision,
     write_nerve_dataset,
     write_nerve_submission,
 )
@@ -143,3 +150,68 @@ def test_left_right_mirror_and_translation_augmentations():
     out, _ = augment_batch(torch.Generator().manual_seed(0), image, image.clone(), shift)
     row, col = np.unravel_index(int(out[0, 0].argmax()), (16, 16))
     assert abs(row - 4) <= 3 and abs(col - 2) <= 3 and (row, col) != (4, 2)
+
+
+def _palette_png(indices: np.ndarray, path):
+    image = Image.fromarray(indices.astype(np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 255, 255, 0, 255, 0, 0] + [0] * 759)
+    image.save(path)
+
+
+def test_usgra_folders_become_the_kaggle_layout_in_their_own_sizes(tmp_path):
+    """Real usgra-seg layout: images/ + masks/ (palette: 1 nerve, 2 vessel) and test/."""
+    rng = np.random.default_rng(0)
+    sizes = {1: (64, 64), 2: (70, 64), 7: (80, 90)}
+    for number, (h, w) in sizes.items():
+        folder = tmp_path / "dataset" / ("test" if number == 7 else "")
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "masks").mkdir(exist_ok=True)
+        gray = (
+            rng.integers(0, 255, (h, w, 3), np.uint8)
+            if number == 2
+            else rng.integers(0, 255, (h, w), np.uint8)
+        )
+        Image.fromarray(gray).save(folder / "images" / f"{number:04d}.png")
+        indices = np.zeros((h, w), np.uint8)
+        indices[10:30, 10:40], indices[40:50, 5:15] = 1, 2  # a nerve and a vessel
+        _palette_png(indices, folder / "masks" / f"{number:04d}.png")
+    assert write_nerve_layout("usgra", tmp_path / "dataset", tmp_path / "out") == 2
+    table = list_train(tmp_path / "out" / "train")
+    assert table.id.tolist() == ["0_1", "0_2"]
+    mask = read_image(table["mask"][1])
+    assert mask.shape == (70, 64) and mask.sum() == 255 * 20 * 30  # the nerve, not the vessel
+    assert read_image(table.image[1]).ndim == 2  # RGB averaged to gray
+    shapes = shapes_of_test_images(tmp_path / "out" / "test")
+    assert shapes == {7: (80, 90)}
+    truth = read_nerve_submission(tmp_path / "out" / "test_solution.csv", shapes)
+    assert truth[7].shape == (80, 90) and truth[7].sum() == 600
+    arrays, split = prepare_train(tmp_path / "out" / "train", (32, 32), 0.5, 0)
+    assert [m.shape for m in full_size_masks(arrays)] == [(64, 64), (70, 64)]
+    with pytest.raises(NucsegInputError, match="not one of usgra"):
+        write_nerve_layout("kaggle", tmp_path / "dataset", tmp_path / "other")
+
+
+def test_the_decision_is_tuned_so_an_unsure_presence_head_still_finds_nerves():
+    """A presence head that says 0.4 everywhere (as when trained briefly on a set with many
+    empty images) would call every image empty at the default 0.5 gate; the validation
+    search lowers the gate when the maps are right, and keeps it when they are not."""
+    truth = np.zeros((84, 116), bool)
+    truth[20:60, 30:90] = True
+    right = np.zeros((42, 58), np.float32)
+    right[10:30, 15:45] = 0.9
+    maps, truths = [(right, 0.4)] * 3, [truth] * 3
+    table = tune_decision(maps, truths)
+    assert table.presence_threshold[0] <= 0.4 and table.dice[0] > 0.9
+    empty = [np.zeros_like(truth)] * 3  # the same maps over images without a nerve
+    table = tune_decision(maps, empty)
+    best = NerveDecision(*table.iloc[0][["threshold", "presence_threshold", "min_area"]])
+    assert table.dice[0] == 1.0 and not decide(right, 0.4, truth.shape, best).any()
+
+
+def test_a_tuned_decision_is_written_and_read_back(tmp_path):
+    decision = NerveDecision(threshold=0.4, presence_threshold=0.2, min_area=500)
+    write_decision(decision, {"valid_dice_tuned": 0.9}, tmp_path / "decision.json")
+    assert read_decision(tmp_path / "decision.json") == decision
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(NucsegInputError, match="bad.json: not a nerve decision file"):
+        read_decision(tmp_path / "bad.json")

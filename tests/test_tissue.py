@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from nucseg.errors import NucsegInputError
+from nucseg.io.images import read_palette_indices
 from nucseg.losses import LossConfig, cross_entropy_loss, multiclass_dice_loss
 from nucseg.models import ModelConfig, build_model
 from nucseg.tissue import (
@@ -14,7 +15,6 @@ from nucseg.tissue import (
     miou_validation,
     one_hot,
     prepare,
-    read_class_map,
     train_data,
     write_tissue_dataset,
 )
@@ -42,12 +42,12 @@ def test_generator_writes_rgba_tiles_and_palette_annotations(tiles):
 def test_annotation_must_be_a_palette_png_with_known_classes(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8), mode="L").save(tmp_path / "gray.png")
     with pytest.raises(NucsegInputError, match="gray.png: annotation mode is L"):
-        read_class_map(tmp_path / "gray.png", (4, 4))
+        read_palette_indices(tmp_path / "gray.png", (4, 4), 4)
     seven = Image.fromarray(np.arange(16, dtype=np.uint8).reshape(4, 4) % 8, mode="P")
     seven.putpalette(list(range(256)) * 3)
     seven.save(tmp_path / "seven.png")
     with pytest.raises(NucsegInputError, match="seven.png: class 7 beyond the 4 classes"):
-        read_class_map(tmp_path / "seven.png", (4, 4))
+        read_palette_indices(tmp_path / "seven.png", (4, 4), 4)
 
 
 def test_class_scores_by_hand():

@@ -14,8 +14,9 @@ head: no nerve unless the presence probability and the area both pass their thre
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -244,8 +245,27 @@ def prepare_train(
     split = table.assign(origin=table.id, category=np.where(table.present, "nerve", "empty"))
     _, valid = holdout_split(split, valid_fraction, seed)
     table["side"] = np.where(table.id.isin(valid), "valid", "train")
-    arrays = {"images": np.stack(images), "masks": np.stack(masks), "full_masks": np.stack(full)}
+    arrays = {"images": np.stack(images), "masks": np.stack(masks), **padded_masks(full)}
     return arrays, table[["id", "subject", "present", "side"]]
+
+
+def padded_masks(masks: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Full-size masks of any sizes as one array: ``full_masks`` zero-padded to the largest
+    size and ``full_shapes`` (``N x 2``) to cut them back (:func:`full_size_masks`)."""
+    height = max(m.shape[0] for m in masks)
+    width = max(m.shape[1] for m in masks)
+    padded = np.zeros((len(masks), height, width), bool)
+    for k, mask in enumerate(masks):
+        padded[k, : mask.shape[0], : mask.shape[1]] = mask
+    return {"full_masks": padded, "full_shapes": np.array([m.shape for m in masks], np.int32)}
+
+
+def full_size_masks(arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The full-size masks of a prepared folder, each in its own size."""
+    shapes = arrays.get("full_shapes")
+    if shapes is None:  # prepared before sizes could differ: one size
+        return list(arrays["full_masks"])
+    return [m[:h, :w] for m, (h, w) in zip(arrays["full_masks"], shapes, strict=True)]
 
 
 # --- prediction, submission, score --------------------------------------------------------
@@ -279,16 +299,72 @@ def nerve_probability(
     return masks.mean(0).numpy(), float(presence)
 
 
+def enlarge(probability: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A shrunk probability map brought back to the image's ``shape`` (bilinear)."""
+    tensor = torch.from_numpy(probability.astype(np.float32))[None, None]
+    return F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
 def decide(
     probability: np.ndarray, presence: float, shape: tuple[int, int], decision: NerveDecision
 ) -> np.ndarray:
     """The full-size boolean mask of one image from its shrunk probability map."""
     if presence < decision.presence_threshold:
         return np.zeros(shape, bool)
-    tensor = torch.from_numpy(probability.astype(np.float32))[None, None]
-    large = F.interpolate(tensor, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-    mask = large > decision.threshold
+    mask = enlarge(probability, shape) > decision.threshold
     return mask if mask.sum() >= decision.min_area else np.zeros(shape, bool)
+
+
+#: decisions searched on the validation images after training (:func:`tune_decision`)
+DECISION_GRID = {
+    "threshold": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "presence_threshold": (0.0, 0.2, 0.35, 0.5, 0.65),
+    "min_area": (0, 500, 1500, 3000),
+}
+
+
+def tune_decision(
+    maps: list[tuple[np.ndarray, float]], truths: list[np.ndarray], grid: dict = DECISION_GRID
+) -> pd.DataFrame:
+    """Mean Dice of every decision of ``grid`` over validation images (``maps``: each
+    image's shrunk probability and presence, from :func:`nerve_probability`), best first.
+    One enlargement and one threshold per image and pixel threshold; the presence and area
+    gates only choose between that mask and an empty one."""
+    thresholds = grid["threshold"]
+    gates = [(p, a) for p in grid["presence_threshold"] for a in grid["min_area"]]
+    totals = np.zeros((len(thresholds), len(gates)))
+    for (probability, presence), truth in zip(maps, truths, strict=True):
+        large, true_area = enlarge(probability, truth.shape), int(truth.sum())
+        for i, threshold in enumerate(thresholds):
+            mask = large > threshold
+            area, overlap = int(mask.sum()), int(np.logical_and(mask, truth).sum())
+            kept = 2 * overlap / (area + true_area) if area + true_area else 1.0
+            empty = 0.0 if true_area else 1.0
+            for j, (presence_threshold, min_area) in enumerate(gates):
+                passes = presence >= presence_threshold and area >= min_area
+                totals[i, j] += kept if passes else empty
+    rows = [
+        {"threshold": t, "presence_threshold": p, "min_area": a, "dice": totals[i, j] / len(maps)}
+        for i, t in enumerate(thresholds)
+        for j, (p, a) in enumerate(gates)
+    ]
+    table = pd.DataFrame(rows).sort_values("dice", ascending=False, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def write_decision(decision: NerveDecision, scores: dict, path: Path | str) -> None:
+    """The tuned decision and the validation Dice before and after, as JSON."""
+    payload = {"decision": asdict(decision), **scores}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+
+
+def read_decision(path: Path | str) -> NerveDecision:
+    """The decision of a file written by :func:`write_decision`."""
+    try:
+        return NerveDecision(**json.loads(Path(path).read_text())["decision"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise NucsegInputError(f"{path}: not a nerve decision file ({error})") from None
 
 
 def dice(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -306,8 +382,11 @@ def write_nerve_submission(masks: dict[int, np.ndarray], path: Path | str) -> No
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def read_nerve_submission(path: Path | str, shape=IMAGE_SHAPE) -> dict[int, np.ndarray]:
-    """The masks of an ``img,pixels`` file (checked: header, integer ids, valid RLE)."""
+def read_nerve_submission(
+    path: Path | str, shapes: dict[int, tuple[int, int]] | None = None
+) -> dict[int, np.ndarray]:
+    """The masks of an ``img,pixels`` file (checked: header, integer ids, valid RLE), each
+    of its image's size in ``shapes`` (default: Kaggle's 420 x 580)."""
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype={"pixels": str}, keep_default_na=False)
@@ -317,10 +396,21 @@ def read_nerve_submission(path: Path | str, shape=IMAGE_SHAPE) -> dict[int, np.n
         raise NucsegInputError(
             f"{path}: expected the header img,pixels, found {','.join(table.columns)}"
         )
+    shapes = shapes or {}
+    unknown = sorted(set(table.img) - set(shapes)) if shapes else []
+    if unknown:
+        raise NucsegInputError(f"{path}: img {unknown[0]} is not a test image")
     return {
-        int(row.img): decode_rle(row.pixels, shape, where=f"{path} (img {row.img})")
+        int(row.img): decode_rle(
+            row.pixels, shapes.get(int(row.img), IMAGE_SHAPE), where=f"{path} (img {row.img})"
+        )
         for row in table.itertuples()
     }
+
+
+def shapes_of_test_images(folder: Path | str) -> dict[int, tuple[int, int]]:
+    """``{n: (rows, columns)}`` of the ``<n>.tif`` images of a test folder."""
+    return {number: read_gray(path).shape for number, path in list_test(folder)}
 
 
 def score_nerve(truth: dict[int, np.ndarray], predicted: dict[int, np.ndarray]) -> pd.DataFrame:
@@ -356,7 +446,7 @@ def train_data(arrays: dict[str, np.ndarray], split: pd.DataFrame) -> TrainData:
     targets = np.stack([arrays["masks"], np.ones_like(arrays["masks"])], axis=1)
     train = np.flatnonzero(split.side.to_numpy() == "train")
     valid = np.flatnonzero(split.side.to_numpy() == "valid")
-    return TrainData.pick(arrays["images"], targets, arrays["full_masks"], train, valid)
+    return TrainData.pick(arrays["images"], targets, full_size_masks(arrays), train, valid)
 
 
 def dice_validation(decision: NerveDecision = NerveDecision()) -> ValidationScore:
@@ -368,6 +458,37 @@ def dice_validation(decision: NerveDecision = NerveDecision()) -> ValidationScor
         )
 
     return ValidationScore("dice", score)
+
+
+def tune_on_validation(
+    model_path: Path | str,
+    arrays: dict[str, np.ndarray],
+    split: pd.DataFrame,
+    default: NerveDecision = NerveDecision(),
+    *,
+    hflip: bool = True,
+    device: str = "auto",
+) -> tuple[NerveDecision, dict]:
+    """The decision with the best mean Dice on the validation images of a prepared folder,
+    and the scores: validation Dice with ``default`` and tuned, images, how often each says
+    "nerve"."""
+    torch_device = select_device(device)
+    model = load_model(model_path, torch_device)
+    valid = np.flatnonzero(split.side.to_numpy() == "valid")
+    if valid.size == 0:
+        return default, {"valid_images": 0}
+    truths = [full_size_masks(arrays)[i] for i in valid]
+    maps = [nerve_probability(model, arrays["images"][i], torch_device, hflip) for i in valid]
+    table = tune_decision(maps, truths)
+    best = table.iloc[0]
+    tuned = NerveDecision(float(best.threshold), float(best.presence_threshold), int(best.min_area))
+    fixed = tune_decision(maps, truths, {k: (v,) for k, v in asdict(default).items()})
+    return tuned, {
+        "valid_images": int(valid.size),
+        "valid_dice_default": round(float(fixed.dice[0]), 5),
+        "valid_dice_tuned": round(float(best.dice), 5),
+        "valid_with_nerve": round(float(np.mean([t.any() for t in truths])), 5),
+    }
 
 
 def predict_folder(

@@ -23,7 +23,7 @@ from scipy import ndimage as ndi
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_path
-from nucseg.io.images import read_image, to_rgb8
+from nucseg.io.images import read_image, read_palette_indices, to_rgb8
 from nucseg.predict import load_model, pad_to_multiple, select_device
 from nucseg.train import TrainData, ValidationScore
 
@@ -124,26 +124,6 @@ def read_tissue_image(path: Path) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def read_class_map(path: Path, shape: tuple[int, int], n_classes: int = len(CLASSES)) -> np.ndarray:
-    """The classes of a palette-mode (P) annotation PNG: its palette indices."""
-    try:
-        with Image.open(path) as image:
-            mode = image.mode
-            classes = np.asarray(image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise NucsegInputError(f"{path}: not a readable annotation ({error})") from None
-    if mode != "P":
-        raise NucsegInputError(f"{path}: annotation mode is {mode}; expected a palette (P) PNG")
-    if classes.shape != shape:
-        raise NucsegInputError(
-            f"{path}: annotation is {classes.shape[0]}x{classes.shape[1]}, "
-            f"its image {shape[0]}x{shape[1]}"
-        )
-    if classes.max() >= n_classes:
-        raise NucsegInputError(f"{path}: class {classes.max()} beyond the {n_classes} classes")
-    return classes.astype(np.uint8)
-
-
 def list_pairs(images: Path | str, masks: Path | str) -> list[tuple[str, Path, Path]]:
     """``(name, image, mask)`` of every ``images/*.png`` with its same-named mask."""
     images, masks = Path(images), Path(masks)
@@ -169,7 +149,7 @@ def prepare(
     names, pixels, labels = [], [], []
     for name, image_path, mask_path in list_pairs(images, masks):
         image = read_tissue_image(image_path)
-        labels.append(read_class_map(mask_path, image.shape[1:]))
+        labels.append(read_palette_indices(mask_path, image.shape[1:], len(CLASSES)))
         names.append(name)
         pixels.append(image)
     if len({p.shape for p in pixels}) > 1:

@@ -21,6 +21,28 @@ rule nerve_synthesize:
         "../scripts/nerve_synthesize.py"
 
 
+if NERVE.get("source"):
+
+    rule nerve_convert:
+        """A real ultrasound set (nerve.source) in the Kaggle 2016 layout the task reads."""
+        input:
+            NERVE["source"]["path"],
+        output:
+            train=directory(f"{NERVE['source']['out']}/train"),
+            test=directory(f"{NERVE['source']['out']}/test"),
+            solution=f"{NERVE['source']['out']}/test_solution.csv",
+        log:
+            "results/logs/nerve_convert.log",
+        benchmark:
+            "results/benchmarks/nerve_convert.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        params:
+            format=NERVE["source"]["format"],
+        script:
+            "../scripts/nerve_convert.py"
+
+
 rule nerve_prepare:
     """Read and check the training pairs, shrink them, split by nerve presence."""
     input:
@@ -50,6 +72,7 @@ rule nerve_train:
     output:
         model="results/nerve/model/model.pt",
         last="results/nerve/model/last.pt",
+        decision="results/nerve/model/decision.json",
         log_table=report(
             "results/nerve/model/train_log.tsv",
             caption="../report/train_log.rst",
@@ -80,6 +103,7 @@ rule nerve_predict:
     """Masks of the test images, as an img,pixels submission."""
     input:
         model="results/nerve/model/model.pt",
+        decision="results/nerve/model/decision.json",
         test=NERVE["test"],
     output:
         "results/nerve/submission.csv",
@@ -103,6 +127,7 @@ rule nerve_score:
     input:
         submission="results/nerve/submission.csv",
         solution=NERVE.get("solution") or [],
+        test=NERVE["test"],
     output:
         report(
             "results/nerve/scores.tsv",

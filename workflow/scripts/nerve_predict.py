@@ -2,7 +2,7 @@
 
 import torch
 
-from nucseg.nerve import NerveDecision, predict_folder, write_nerve_submission
+from nucseg.nerve import predict_folder, read_decision, write_nerve_submission
 from nucseg.scripting import run_script
 
 
@@ -13,7 +13,7 @@ def main(snakemake):
         snakemake.input.model,
         snakemake.input.test,
         tuple(spec["input_size"]),
-        NerveDecision(**spec.get("decision", {})),
+        read_decision(snakemake.input.decision),
         hflip=spec.get("hflip_tta", True),
         device=spec["train_settings"].get("device", "auto"),
     )

@@ -6,25 +6,42 @@ from nucseg.augment import AugmentConfig
 from nucseg.io.arrays import load_arrays
 from nucseg.losses import LossConfig
 from nucseg.models import ModelConfig
-from nucseg.nerve import NerveDecision, dice_validation, train_data
+from nucseg.nerve import (
+    NerveDecision,
+    dice_validation,
+    train_data,
+    tune_on_validation,
+    write_decision,
+)
 from nucseg.scripting import run_script
 from nucseg.train import TrainConfig, TrainPaths, train_model
 
 
 def main(snakemake):
     spec, out = snakemake.params.spec, snakemake.output
+    arrays = load_arrays(snakemake.input.arrays)
+    split = pd.read_csv(snakemake.input.split, sep="\t")
+    default = NerveDecision(**spec.get("decision", {}))
     train_model(
-        train_data(
-            load_arrays(snakemake.input.arrays), pd.read_csv(snakemake.input.split, sep="\t")
-        ),
+        train_data(arrays, split),
         ModelConfig(**spec["net"]),
         TrainConfig(**spec["train_settings"]),
         TrainPaths.of_rule(out, snakemake.params.checkpoints),
         loss=LossConfig(**spec.get("loss", {})),
         augment=AugmentConfig(**spec.get("augment", {})),
-        validation=dice_validation(NerveDecision(**spec.get("decision", {}))),
+        validation=dice_validation(default),
         threads=snakemake.threads,
     )
+    # the presence and area gates and the pixel threshold, chosen on the validation images
+    decision, scores = tune_on_validation(
+        out.model,
+        arrays,
+        split,
+        default,
+        hflip=spec.get("hflip_tta", True),
+        device=spec["train_settings"].get("device", "auto"),
+    )
+    write_decision(decision, scores, out.decision)
 
 
 run_script(main, snakemake)  # noqa: F821

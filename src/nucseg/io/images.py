@@ -197,3 +197,24 @@ def read_label_image(path: Path, shape: tuple[int, int]) -> np.ndarray:
     if labels.min() < 0:
         raise NucsegInputError(f"{path}: label image has negative values")
     return relabel_sequential(labels)[0].astype(np.int32)
+
+
+def read_palette_indices(path: Path | str, shape: tuple[int, int], n_classes: int) -> np.ndarray:
+    """The classes of a palette-mode (P) annotation PNG: its palette indices (uint8),
+    checked against the image's ``shape`` and the number of classes."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            classes = np.asarray(image)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise NucsegInputError(f"{path}: not a readable annotation ({error})") from None
+    if mode != "P":
+        raise NucsegInputError(f"{path}: annotation mode is {mode}; expected a palette (P) PNG")
+    if classes.shape != tuple(shape):
+        raise NucsegInputError(
+            f"{path}: annotation is {classes.shape[0]}x{classes.shape[1]}, "
+            f"its image {shape[0]}x{shape[1]}"
+        )
+    if classes.max() >= n_classes:
+        raise NucsegInputError(f"{path}: class {classes.max()} beyond the {n_classes} classes")
+    return classes.astype(np.uint8)
