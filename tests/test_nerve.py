@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -17,8 +18,11 @@ from nucseg.nerve import (
     decide,
     dice,
     dice_validation,
+    export_nerve_model,
     full_size_masks,
     list_train,
+    load_nerve_folder,
+    predict_folder,
     prepare_train,
     read_decision,
     read_nerve_submission,
@@ -26,6 +30,7 @@ from nucseg.nerve import (
     shapes_of_test_images,
     train_data,
     tune_decision,
+    tune_on_validation,
     write_decision,
     write_nerve_dataset,
     write_nerve_submission,
@@ -215,3 +220,38 @@ def test_a_tuned_decision_is_written_and_read_back(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(NucsegInputError, match="bad.json: not a nerve decision file"):
         read_decision(tmp_path / "bad.json")
+
+
+def test_the_kaggle_2016_files_as_shipped_read_and_predict(dataset, tmp_path):
+    """Kaggle's own files are LZW-compressed TIFFs and most masks are empty: they read,
+    train a step and predict every test image without error."""
+    for part in ("train", "test"):
+        (tmp_path / part).mkdir()
+        for path in sorted((dataset / part).glob("*.tif")):
+            tifffile.imwrite(tmp_path / part / path.name, read_image(path), compression="lzw")
+    assert tifffile.TiffFile(tmp_path / "test" / "1.tif").pages[0].compression == 5  # LZW
+    for mask in sorted((tmp_path / "train").glob("*_mask.tif"))[:8]:  # most masks empty
+        tifffile.imwrite(mask, np.zeros((420, 580), np.uint8), compression="lzw")
+    arrays, split = prepare_train(tmp_path / "train", (48, 64), 0.25, 0)
+    assert not split.present[:8].any()
+    net = ModelConfig(base_width=4, depth=2, block_order="conv-bn-act", presence_head=True)
+    config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=4, crop=48, seed=0, device="cpu")
+    paths = TrainPaths.in_folder(tmp_path / "m")
+    train_model(train_data(arrays, split), net, config, paths, validation=dice_validation())
+    decision, scores = tune_on_validation(tmp_path / "m/model.pt", arrays, split, device="cpu")
+    assert scores["valid_images"] == (split.side == "valid").sum()
+    masks = predict_folder(tmp_path / "m/model.pt", tmp_path / "test", (48, 64), decision)
+    assert sorted(masks) == [1, 2, 3, 4] and all(m.shape == (420, 580) for m in masks.values())
+    # shipped as a folder that loads alone, and predicts the same
+    write_decision(decision, scores, tmp_path / "m/decision.json")
+    spec = {"input_size": [48, 64], "hflip_tta": True}
+    export_nerve_model(tmp_path / "m", None, tmp_path / "nerve_x", spec, name="nerve_x", data="-")
+    shipped = load_nerve_folder(tmp_path / "nerve_x")
+    assert shipped.decision == decision and shipped.input_size == (48, 64)
+    assert (
+        "# nerve_x: ultrasound nerve segmentation" in (tmp_path / "nerve_x/README.md").read_text()
+    )
+    again = shipped.predict_folder(tmp_path / "test", device="cpu")
+    assert sum((again[n] != masks[n]).sum() for n in masks) < 0.001 * 4 * 420 * 580  # float16
+    with pytest.raises(NucsegInputError, match="not a nerve model folder"):
+        load_nerve_folder(tmp_path / "m")

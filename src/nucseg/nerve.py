@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from scipy import ndimage as ndi
 
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
-from nucseg.io.atomic import atomic_path
+from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.io.images import binary_mask, read_image, write_tiff
 from nucseg.models import SegmentationNet
 from nucseg.normalize import percentile_scale
@@ -509,3 +510,114 @@ def predict_folder(
         probability, presence = nerve_probability(model, shrink(image, size), torch_device, hflip)
         masks[number] = decide(probability, presence, image.shape, decision)
     return masks
+
+
+# --- a shipped nerve model folder -----------------------------------------------------------
+
+#: files of an exported nerve model folder
+NERVE_MODEL_FILES = ("model.pt", "decision.json", "nerve.json", "train_log.tsv", "README.md")
+
+
+def export_nerve_model(
+    model_dir: Path | str,
+    scores_path: Path | str | None,
+    out_dir: Path | str,
+    spec: dict,
+    *,
+    name: str,
+    data: str,
+) -> None:
+    """Write a nerve model folder (:data:`NERVE_MODEL_FILES`) that loads alone: float16
+    weights, the tuned decision, the input size and mirror setting (``nerve.json``), the
+    epoch log and a card with the validation and test Dice (``scores_path``: the task's
+    ``scores.tsv``, or None) beside the "no nerve everywhere" baseline."""
+    from nucseg.export import half_precision  # the nuclei export's float16 storage
+
+    model_dir = Path(model_dir)
+    payload = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)
+    decision = json.loads((model_dir / "decision.json").read_text())
+    settings = {"input_size": list(spec["input_size"]), "hflip_tta": spec.get("hflip_tta", True)}
+    scores = pd.read_csv(scores_path, sep="\t") if scores_path else None
+    with atomic_directory(out_dir) as target:
+        torch.save(half_precision(payload), target / "model.pt")
+        (target / "decision.json").write_text(json.dumps(decision, indent=1) + "\n")
+        (target / "nerve.json").write_text(json.dumps(settings, indent=1) + "\n")
+        shutil.copy(model_dir / "train_log.tsv", target / "train_log.tsv")
+        card = nerve_card(name, data, payload, decision, settings, scores)
+        (target / "README.md").write_text(card)
+
+
+def nerve_card(name, data, payload, decision, settings, scores) -> str:
+    """The model card of an exported nerve model folder."""
+    parameters = sum(v.numel() for v in payload["state_dict"].values() if v.is_floating_point())
+    test = "not scored (no test masks)"
+    if scores is not None:
+        per_image = scores[scores.img != "mean"]
+        empty = float((~per_image.true_nerve.astype(bool)).mean())
+        test = (
+            f"mean Dice {per_image.dice.mean():.3f} over {len(per_image)} test images "
+            f'("no nerve everywhere" scores {empty:.3f}: the share of test images without one)'
+        )
+    arch = f"{payload['net']['arch']}, {parameters / 1e6:.2f} M parameters"
+    return f"""# {name}: ultrasound nerve segmentation ({arch})
+
+A U-Net with an image-level presence head (nucseg's nerve task): the nerve mask of a B-mode
+ultrasound frame, or none.
+
+## Use
+```python
+from nucseg.nerve import load_nerve_folder
+masks = load_nerve_folder("resources/models/{name}").predict_folder("test_folder/")  # {{n: mask}}
+```
+Input: 8-bit gray frames `<n>.tif`, any size; each is shrunk to {settings["input_size"][0]} x
+{settings["input_size"][1]} (area average, percentile-scaled), predicted (averaged with its
+left-right mirror: {settings["hflip_tta"]}), enlarged back and decided: pixels above
+{decision["decision"]["threshold"]}, kept if the presence probability is at least
+{decision["decision"]["presence_threshold"]} and the area at least
+{decision["decision"]["min_area"]} pixels (tuned on the validation images).
+
+## Data and licence
+{data}
+
+## Validation
+- Validation images: {decision.get("valid_images")}; Dice with the default decision
+  {decision.get("valid_dice_default")}, with the tuned one {decision.get("valid_dice_tuned")}.
+- Test: {test}.
+- Best epoch {payload.get("epoch")} (validation Dice {payload.get("valid_dice", float("nan")):.3f}).
+"""
+
+
+@dataclass(frozen=True)
+class NerveModelFolder:
+    """A nerve model folder written by :func:`export_nerve_model`, loaded for prediction."""
+
+    folder: Path
+    decision: NerveDecision
+    input_size: tuple[int, int]
+    hflip: bool
+
+    def predict_folder(self, test_folder: Path | str, device: str = "auto"):
+        """Full-size masks ``{n: bool mask}`` of the ``<n>.tif`` images of a folder."""
+        return predict_folder(
+            self.folder / "model.pt",
+            test_folder,
+            self.input_size,
+            self.decision,
+            hflip=self.hflip,
+            device=device,
+        )
+
+
+def load_nerve_folder(folder: Path | str) -> NerveModelFolder:
+    """A nerve model folder (model.pt, decision.json, nerve.json), checked."""
+    folder = Path(folder)
+    for name in ("model.pt", "decision.json", "nerve.json"):
+        if not (folder / name).is_file():
+            raise NucsegInputError(f"{folder}: not a nerve model folder (no {name})")
+    settings = json.loads((folder / "nerve.json").read_text())
+    return NerveModelFolder(
+        folder,
+        read_decision(folder / "decision.json"),
+        tuple(settings["input_size"]),
+        bool(settings.get("hflip_tta", True)),
+    )

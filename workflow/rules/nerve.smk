@@ -142,3 +142,25 @@ rule nerve_score:
         "../../envs/torch.yaml"
     script:
         "../scripts/nerve_score.py"
+
+
+rule nerve_export:
+    """The trained nerve model as a folder that loads alone (float16 weights, decision,
+    input size, card with validation and test Dice)."""
+    input:
+        model="results/nerve/model/model.pt",
+        decision="results/nerve/model/decision.json",
+        log_table="results/nerve/model/train_log.tsv",
+        scores="results/nerve/scores.tsv" if NERVE.get("solution") else [],
+    output:
+        directory("results/nerve/export"),
+    log:
+        "results/logs/nerve_export.log",
+    benchmark:
+        "results/benchmarks/nerve_export.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    params:
+        spec=NERVE,
+    script:
+        "../scripts/nerve_export.py"
