@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -228,27 +228,6 @@ def _changed_fields(settings) -> dict:
     }
 
 
-def _load_state(path: Path, fingerprint: str, epochs: int) -> dict | None:
-    """The resumable state at ``path`` if it exists, loads, belongs to this run and is not
-    past its last epoch."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a corrupt file is never used: start afresh
-        log.warning("%s: unreadable training state (%s); starting afresh", path, error)
-        return None
-    if state.get("fingerprint") != fingerprint:
-        log.info("%s: state of other settings; starting afresh", path)
-        return None
-    if state["epoch"] > epochs:
-        log.info(
-            "%s: state after epoch %d, beyond %d; starting afresh", path, state["epoch"], epochs
-        )
-        return None
-    return state
-
-
 class _Progress:
     """A progress bar on a terminal; otherwise a plain log line every quarter epoch."""
 
@@ -269,6 +248,239 @@ class _Progress:
                 print(file=sys.stderr)
         elif step % max(1, self.steps // 4) == 0:
             log.info("epoch %d/%d step %d/%d loss %.4f", epoch, self.epochs, step, self.steps, loss)
+
+
+@dataclass
+class TrainingState:
+    """Everything a run changes as it goes, saved after every epoch so that a resumed run
+    ends bit-identical to an uninterrupted one: the network, optimiser, schedulers, both
+    random generators (crops: numpy; augmentation: torch), the epoch log and the best epoch."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    rng: np.random.Generator
+    augment_rng: torch.Generator
+    rows: list = field(default_factory=list)
+    best_score: float = -np.inf
+    best_epoch: int = 0
+    epoch: int = 0  # the last finished epoch
+
+    @classmethod
+    def start(cls, model: torch.nn.Module, config: TrainConfig, dtype) -> TrainingState:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        return cls(
+            model,
+            optimizer,
+            _lr_scheduler(optimizer, config),
+            torch.amp.GradScaler(enabled=dtype == torch.float16),
+            np.random.default_rng(config.seed),
+            torch.Generator().manual_seed(config.seed),
+        )
+
+    def save(self, path: Path, fingerprint: str) -> None:
+        """Write the state atomically (a kill mid-write leaves the previous one)."""
+        state = {
+            "fingerprint": fingerprint,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "numpy_rng": self.rng.bit_generator.state,
+            "augment_rng": self.augment_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "rows": self.rows,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+        }
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    def resume(self, path: Path, fingerprint: str, epochs: int) -> bool:
+        """Restore the state saved at ``path`` if it exists, loads, belongs to this run
+        (``fingerprint``) and is not past its last epoch; True if it did."""
+        saved = _saved_state(path, fingerprint, epochs)
+        if saved is None:
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        self.rng.bit_generator.state = saved["numpy_rng"]
+        self.augment_rng.set_state(saved["augment_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.rows, self.epoch = saved["rows"], saved["epoch"]
+        self.best_score, self.best_epoch = saved["best_score"], saved["best_epoch"]
+        log.info("resuming %s after epoch %d", path.parent, self.epoch)
+        return True
+
+
+def _saved_state(path: Path, fingerprint: str, epochs: int) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a corrupt file is never used: start afresh
+        log.warning("%s: unreadable training state (%s); starting afresh", path, error)
+        return None
+    if state.get("fingerprint") != fingerprint:
+        log.info("%s: state of other settings; starting afresh", path)
+        return None
+    if state["epoch"] > epochs:
+        log.info(
+            "%s: state after epoch %d, beyond %d; starting afresh", path, state["epoch"], epochs
+        )
+        return None
+    return state
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one training step needs besides the state: data, sampling weights, settings."""
+
+    data: TrainData
+    weights: np.ndarray  # crop sampling weight per training image
+    config: TrainConfig
+    heads: tuple[str, ...]
+    loss: LossConfig
+    augment: AugmentConfig
+    device: torch.device
+    dtype: torch.dtype | None
+    score_column: str  # the log column of the validation score: valid_<name>
+
+
+def crop_weights(data: TrainData) -> np.ndarray:
+    """Crops are drawn uniformly over pixels, times each image's sampling weight
+    (balancing): one probability per training image."""
+    weights = np.array([i[0].size for i in data.train_images], float)
+    if data.train_weights is not None:
+        weights *= np.asarray(data.train_weights, float)
+    return weights / weights.sum()
+
+
+def run_fingerprint(step: _Step, net: ModelConfig, extra: list) -> str:
+    """Everything that determines a run but the epoch count and the machine: a longer run
+    continues a shorter one (not under a cosine schedule, whose every step depends on the
+    run's length), and the data itself, summarised."""
+    run = replace(
+        step.config,
+        epochs=step.config.epochs if step.config.schedule == "cosine" else 0,
+        early_stop=0,
+        device="",
+        max_seconds=0,
+        precision=precision_name(step.dtype),
+    )
+    data = step.data
+    summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
+    return _fingerprint(net, run, step.loss, step.augment, *extra, step.weights.tolist(), summary)
+
+
+def _train_epoch(state: TrainingState, step: _Step, progress: _Progress) -> tuple[dict, float]:
+    """One epoch of ``steps_per_epoch`` optimiser steps: summed losses per part and the
+    seconds spent preparing data."""
+    config, sums, data_seconds = step.config, {}, 0.0
+    state.model.train()
+    for number in range(1, config.steps_per_epoch + 1):
+        tick = time.perf_counter()
+        inputs, targets = sample_crops(
+            state.rng,
+            step.data.train_images,
+            step.data.train_targets,
+            step.weights,
+            config.batch_size,
+            config.crop,
+        )
+        inputs, targets = augment_batch(state.augment_rng, inputs, targets, step.augment)
+        inputs, targets = channels_last(inputs.to(step.device)), targets.to(step.device)
+        data_seconds += time.perf_counter() - tick
+        state.optimizer.zero_grad(set_to_none=True)
+        with autocast(step.device, step.dtype):
+            output = state.model(inputs).float32()
+        total, parts = segmentation_loss(output, targets, step.heads, step.loss)
+        state.scaler.scale(total).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        if config.schedule == "cosine":
+            state.scheduler.step()
+        for key, value in {"train_loss": total, **parts}.items():
+            sums[key] = sums.get(key, 0.0) + value.item()
+        progress.update(state.epoch + 1, number, sums["train_loss"] / number)
+    return sums, data_seconds
+
+
+def _finish_epoch(
+    state: TrainingState, step: _Step, sums: dict, valid: tuple[float, float], timing: dict
+) -> dict:
+    """Count the epoch, step the plateau schedule, note the best epoch; append and return
+    the log row (``timing``: its ``seconds`` and ``data_seconds``)."""
+    config, (valid_loss, valid_score) = step.config, valid
+    state.epoch += 1
+    train_loss = sums["train_loss"] / config.steps_per_epoch
+    # the LR follows the smooth validation loss; the kept checkpoint, the validation score
+    if config.schedule == "plateau":
+        state.scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
+    score = valid_score if np.isfinite(valid_score) else -train_loss
+    if score > state.best_score:
+        state.best_score, state.best_epoch = score, state.epoch
+    row = {
+        f"loss_{k}" if k != "train_loss" else k: round(v / config.steps_per_epoch, 5)
+        for k, v in sums.items()
+    }
+    row.update(
+        epoch=state.epoch,
+        valid_loss=round(valid_loss, 5),
+        **{step.score_column: round(valid_score, 5)},
+        lr=state.optimizer.param_groups[0]["lr"],
+        **{k: round(v, 3) for k, v in timing.items()},
+    )
+    state.rows.append(row)
+    return row
+
+
+def _log_start(net: ModelConfig, model, device, threads: int, dtype) -> None:
+    log.info(
+        "model %s (%s encoder, heads %s): %d parameters, device %s "
+        "(CUDA_VISIBLE_DEVICES=%s), %d threads, precision %s",
+        net.arch,
+        net.encoder,
+        ",".join(net.heads),
+        count_parameters(model),
+        device,
+        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        threads,
+        precision_name(dtype),
+    )
+
+
+def _write_outputs(
+    state: TrainingState, paths: TrainPaths, recorded: dict, columns: list[str]
+) -> pd.DataFrame:
+    """The last weights, the best ones (saved when reached) as the model, the epoch log
+    and its plot."""
+    save_checkpoint(state.model, paths.last, {**recorded, "epoch": state.epoch})
+    with atomic_path(paths.model) as tmp:
+        shutil.copyfile(paths.checkpoints / "best.pt", tmp)
+    table = pd.DataFrame(state.rows, columns=columns)
+    write_table(table, paths.log)
+    plot_learning_curve(table, paths.curve)
+    return table
+
+
+def _record_epoch(
+    state: TrainingState, row: dict, paths: TrainPaths, fingerprint: str, recorded: dict
+) -> None:
+    """Save the weights when the epoch is the best so far, then the resumable state."""
+    if state.best_epoch == state.epoch:
+        save_checkpoint(
+            state.model, paths.checkpoints / "best.pt", {**recorded, "epoch": row["epoch"]}
+        )
+    state.save(paths.checkpoints / "last.pt", fingerprint)
+
+
+def _row_text(row: dict, columns: list[str]) -> str:
+    return " ".join(f"{k}={row[k]}" for k in columns[1:])
 
 
 def train_model(
@@ -296,150 +508,39 @@ def train_model(
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
+    dtype = autocast_dtype(config.precision, device)
     # the input channels follow the data (1; 3 for normalize.method 'rgb', 4 for 'auto+rgb')
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
-    dtype = autocast_dtype(config.precision, device)
     model = build_model(net)
-    if init is not None:
-        init_digest = load_initial_weights(model, init)
-    model = channels_last(model.to(device))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scheduler = _lr_scheduler(optimizer, config)
-    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
-    rng = np.random.default_rng(config.seed)
-    augment_rng = torch.Generator().manual_seed(config.seed)
-    # crops drawn uniformly over pixels, times each image's sampling weight (balancing)
-    weights = np.array([i[0].size for i in data.train_images], float)
-    if data.train_weights is not None:
-        weights *= np.asarray(data.train_weights, float)
-    weights /= weights.sum()
-
-    # everything but the epoch count and the machine: a longer run continues a shorter one
-    # (not under a cosine schedule, whose every step depends on the run's length)
-    run = replace(
-        config,
-        epochs=config.epochs if config.schedule == "cosine" else 0,
-        early_stop=0,
-        device="",
-        max_seconds=0,
-        precision=precision_name(dtype),
-    )
-    # and the data itself, summarised (a change of normalisation changes every image)
-    summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
-    settings = [net, run, loss, augment, postprocess, normalize, weights.tolist(), summary]
-    fingerprint = _fingerprint(*settings, *([init_digest] if init is not None else []))
-    state_path, best_path = paths.checkpoints / "last.pt", paths.checkpoints / "best.pt"
-    rows, best_score, best_epoch, first_epoch = [], -np.inf, 0, 1
-    state = _load_state(state_path, fingerprint, config.epochs)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        rng.bit_generator.state = state["numpy_rng"]
-        augment_rng.set_state(state["augment_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        rows, best_score, best_epoch = state["rows"], state["best_score"], state["best_epoch"]
-        first_epoch = state["epoch"] + 1
-        log.info("resuming %s after epoch %d", paths.checkpoints, state["epoch"])
-    log.info(
-        "model %s (%s encoder, heads %s): %d parameters, device %s "
-        "(CUDA_VISIBLE_DEVICES=%s), %d threads, precision %s",
-        net.arch,
-        net.encoder,
-        ",".join(net.heads),
-        count_parameters(model),
-        device,
-        os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
-        threads,
-        precision_name(dtype),
-    )
-    columns = log_columns(net.heads, net.presence_head, validation.name)
+    init_digest = [load_initial_weights(model, init)] if init is not None else []
+    state = TrainingState.start(channels_last(model.to(device)), config, dtype)
     score_column = f"valid_{validation.name}"
+    step = _Step(
+        data, crop_weights(data), config, net.heads, loss, augment, device, dtype, score_column
+    )
+    fingerprint = run_fingerprint(step, net, [postprocess, normalize, *init_digest])
+    state.resume(paths.checkpoints / "last.pt", fingerprint, config.epochs)
+    _log_start(net, state.model, device, threads, dtype)
+    columns = log_columns(net.heads, net.presence_head, validation.name)
     recorded = {"normalize": asdict(normalize), "precision": precision_name(dtype)}
-    progress = _Progress(config.epochs, config.steps_per_epoch)
-    started = time.perf_counter()
-    for epoch in range(first_epoch, config.epochs + 1):
-        if config.early_stop and epoch - 1 - best_epoch >= config.early_stop:
+    progress, started = _Progress(config.epochs, config.steps_per_epoch), time.perf_counter()
+    while state.epoch < config.epochs:
+        if config.early_stop and state.epoch - state.best_epoch >= config.early_stop:
+            log.info("early stop: no improvement for %d epochs", config.early_stop)
             break
-        start, data_seconds, sums = time.perf_counter(), 0.0, {}
-        model.train()
-        for step in range(1, config.steps_per_epoch + 1):
-            tick = time.perf_counter()
-            inputs, targets = sample_crops(
-                rng, data.train_images, data.train_targets, weights, config.batch_size, config.crop
-            )
-            inputs, targets = augment_batch(augment_rng, inputs, targets, augment)
-            inputs, targets = channels_last(inputs.to(device)), targets.to(device)
-            data_seconds += time.perf_counter() - tick
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, dtype):
-                output = model(inputs).float32()
-            total, parts = segmentation_loss(output, targets, net.heads, loss)
-            scaler.scale(total).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if config.schedule == "cosine":
-                scheduler.step()
-            for key, value in {"train_loss": total, **parts}.items():
-                sums[key] = sums.get(key, 0.0) + value.item()
-            progress.update(epoch, step, sums["train_loss"] / step)
-        valid_loss, valid_score = _validate(model, data, device, dtype, loss, validation)
-        train_loss = sums["train_loss"] / config.steps_per_epoch
-        # the LR follows the smooth validation loss; the kept checkpoint, the DSB score
-        if config.schedule == "plateau":
-            scheduler.step(valid_loss if np.isfinite(valid_loss) else train_loss)
-        score = valid_score if np.isfinite(valid_score) else -train_loss
-        if score > best_score:
-            best_score, best_epoch = score, epoch
-            extra = {**recorded, "epoch": epoch, score_column: valid_score}
-            save_checkpoint(model, best_path, extra)
-        row = {
-            f"loss_{k}" if k != "train_loss" else k: round(v / config.steps_per_epoch, 5)
-            for k, v in sums.items()
-        }
-        row.update(
-            epoch=epoch,
-            valid_loss=round(valid_loss, 5),
-            **{score_column: round(valid_score, 5)},
-            lr=optimizer.param_groups[0]["lr"],
-            seconds=round(time.perf_counter() - start, 2),
-            data_seconds=round(data_seconds, 3),
-        )
-        rows.append(row)
-        log.info(
-            "epoch %d/%d %s", epoch, config.epochs, " ".join(f"{k}={row[k]}" for k in columns[1:])
-        )
-        with atomic_path(state_path) as tmp:
-            torch.save(
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "numpy_rng": rng.bit_generator.state,
-                    "augment_rng": augment_rng.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "rows": rows,
-                    "best_score": best_score,
-                    "best_epoch": best_epoch,
-                },
-                tmp,
-            )
+        start = time.perf_counter()
+        sums, data_seconds = _train_epoch(state, step, progress)
+        valid = _validate(state.model, data, device, dtype, loss, validation)
+        timing = {"seconds": time.perf_counter() - start, "data_seconds": data_seconds}
+        row = _finish_epoch(state, step, sums, valid, timing)
+        _record_epoch(state, row, paths, fingerprint, {**recorded, score_column: valid[1]})
+        log.info("epoch %d/%d %s", state.epoch, config.epochs, _row_text(row, columns))
         if config.max_seconds and time.perf_counter() - started >= config.max_seconds:
-            log.info("time budget of %.0f s reached after epoch %d", config.max_seconds, epoch)
+            log.info(
+                "time budget of %.0f s reached after epoch %d", config.max_seconds, state.epoch
+            )
             break
-    if config.early_stop and rows and rows[-1]["epoch"] - best_epoch >= config.early_stop:
-        log.info("early stop: no improvement for %d epochs", config.early_stop)
-    save_checkpoint(model, paths.last, {**recorded, "epoch": rows[-1]["epoch"] if rows else 0})
-    with atomic_path(paths.model) as tmp:
-        shutil.copyfile(best_path, tmp)
-    table = pd.DataFrame(rows, columns=columns)
-    write_table(table, paths.log)
-    plot_learning_curve(table, paths.curve)
-    return table
+    return _write_outputs(state, paths, recorded, columns)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
