@@ -478,7 +478,8 @@ def tune_on_validation(
     valid = np.flatnonzero(split.side.to_numpy() == "valid")
     if valid.size == 0:
         return default, {"valid_images": 0}
-    truths = [full_size_masks(arrays)[i] for i in valid]
+    full = full_size_masks(arrays)
+    truths = [full[i] for i in valid]
     maps = [nerve_probability(model, arrays["images"][i], torch_device, hflip) for i in valid]
     table = tune_decision(maps, truths)
     best = table.iloc[0]
