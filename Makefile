@@ -1,7 +1,7 @@
 # Pictures of the workflow for docs/ and the README (needs Graphviz's `dot`: apt-get install graphviz).
 SNAKEMAKE ?= .venv/bin/snakemake
 TARGET ?= results/submission.csv
-TASKS ?= $(TARGET) results/export/shipped_tuned results/nerve/scores.tsv results/tissue/scores.tsv
+TASKS ?= $(TARGET) results/export/shipped_tuned results/nerve/scores.tsv results/nerve/export results/tissue/scores.tsv
 
 .PHONY: docs
 docs: docs/rulegraph.svg docs/dag.svg
