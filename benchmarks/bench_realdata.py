@@ -37,7 +37,7 @@ from nucseg.normalize import NormalizeConfig
 from nucseg.postprocess import PostprocessConfig, read_thresholds
 from nucseg.precision import cpu_has_native_bf16
 from nucseg.predict import PredictConfig, checkpoint_normalization, network_of, read_checkpoint
-from nucseg.segmenter import predict_config
+from nucseg.segmenter import diameter_scale, folder_predict_settings, predict_config
 from nucseg.synth import SynthConfig, generate
 
 CPU = torch.device("cpu")
@@ -75,16 +75,25 @@ def generated_set() -> dict[str, list]:
 
 def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
-    (full size), ``scales`` (``--scales``), ``fp32`` (full size in float32)."""
+    (full size), ``scales`` (``--scales``), ``fp32`` (full size in float32), ``diameter``
+    (one pass at the scale ``--diameter`` gives, as ``nucseg predict --diameter``)."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
     own = predict_config([model_dir]) if model_dir else PredictConfig()
+    learned = folder_predict_settings([model_dir]).get("nucleus_diameter") if model_dir else None
+    diameter = args.diameter or 0.0
     options = {
         "own": (f"own {list(own.views)} x {list(own.scales)}", own),
         "full": ("full size", PredictConfig(views=views)),
         "scales": (f"scales {args.scales}", PredictConfig(views=views, scales=scales)),
         "fp32": ("full size, fp32", PredictConfig(views=views, precision="fp32")),
     }
+    if "diameter" in args.variants:  # the one scale --diameter gives (nuclei of that size)
+        scale = diameter_scale(learned or diameter, diameter) if diameter else 1.0
+        options["diameter"] = (
+            f"diameter {diameter:g} px",
+            PredictConfig(views=views, scales=(scale,)),
+        )
     chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
     return dict(options[v] for v in chosen)
 
@@ -97,7 +106,13 @@ def main():
     parser.add_argument("--views", default="0,2,5,7")
     parser.add_argument("--scales", default="1,0.5,0.33", help="the multi-scale variant")
     parser.add_argument(
-        "--variants", nargs="+", default=["full", "scales"], help="own, full, scales, fp32"
+        "--variants",
+        nargs="+",
+        default=["full", "scales"],
+        help="own, full, scales, fp32, diameter (--diameter)",
+    )
+    parser.add_argument(
+        "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
     )
     parser.add_argument("--out", type=Path, help="per-image table (default: a temporary file)")
     parser.add_argument("--threads", type=int, default=2)
