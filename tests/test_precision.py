@@ -69,3 +69,30 @@ def test_the_most_confident_scale_is_kept_at_the_image_size(monkeypatch):
     assert sizes == [(90, 110), (45, 55)]  # both scales predicted, the half size won
     assert chosen.shape == native.shape == (1, 90, 110) and np.isfinite(chosen).all()
     assert chosen.min() >= 0 and chosen.max() <= 1 and not np.allclose(chosen, native)
+
+
+def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
+    """Views 0, 5, 2 and scales 1, 0.5: the first view picks the half size, then views 5
+    and 2 run there alone; the maps equal all three views at that size."""
+    import nucseg.predict
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(base_width=4, depth=2)).eval()
+    image = np.random.default_rng(1).random((1, 64, 80), dtype=np.float32)
+    calls = []
+    predict_views = nucseg.predict._predict_views
+
+    def counting(model, padded, device, views, dtype):
+        calls.append((padded.shape[-2:], tuple(views)))
+        return predict_views(model, padded, device, views, dtype)
+
+    monkeypatch.setattr(nucseg.predict, "_predict_views", counting)
+    monkeypatch.setattr(nucseg.predict, "map_confidence", lambda p: float(p.shape[-1] == 40))
+    config = PredictConfig(views=(0, 5, 2), scales=(1.0, 0.5), precision="fp32")
+    chosen = predict_probability(model, image, CPU, config)
+    assert calls == [((64, 80), (0,)), ((32, 40), (0,)), ((32, 40), (5, 2))]
+    half = nucseg.predict._scaled(image, 0.5)
+    with torch.inference_mode():
+        direct = predict_views(model, half, CPU, (0, 5, 2), None)
+    expected = np.clip(nucseg.predict.resize_maps(direct, (64, 80)), 0, 1)
+    np.testing.assert_allclose(chosen, expected, atol=1e-5)

@@ -138,7 +138,9 @@ class PredictConfig:
     real held-out images: the 60-pixel nuclei of Fluo-N2DH-GOWT1 went from DSB 0.00 at
     full size to 0.43 at a third); the confidence picks the shrunk scale for them and full
     size for ordinary images.  A first size-estimate pass cannot do this: the pieces it
-    finds look like ordinary nuclei.
+    finds look like ordinary nuclei.  The scale is chosen on the first view alone, and only
+    the chosen scale runs the other views: with 4 views and scales 1, 0.5, 0.33 an image
+    costs 1.36 + 3 s² full-size passes instead of 4 x 1.36.
     """
 
     views: tuple[int, ...] = (0,)
@@ -217,17 +219,32 @@ def predict_probability(
     ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
     back; test-time views, tiling and scale selection per :class:`PredictConfig`."""
     height, width = image.shape[-2:]
-    best_confidence, best = -1.0, None
-    for scale in config.scales:
-        size = (max(8, round(height * scale)), max(8, round(width * scale)))
-        resized = image if size == (height, width) else resize_maps(image, size)
-        prob = _predict_native(model, resized, device, config)
-        confidence = map_confidence(prob)
-        if confidence > best_confidence:  # ties: the first scale listed
-            best_confidence, best = confidence, prob
+    if len(config.scales) == 1:
+        best = _predict_native(model, _scaled(image, config.scales[0]), device, config)
+    else:
+        # the scale is chosen on the first view alone; the other views run at that scale only
+        first = replace(config, views=config.views[:1])
+        best_confidence, best, chosen = -1.0, None, None
+        for scale in config.scales:
+            resized = _scaled(image, scale)
+            prob = _predict_native(model, resized, device, first)
+            confidence = map_confidence(prob)
+            if confidence > best_confidence:  # ties: the first scale listed
+                best_confidence, best, chosen = confidence, prob, resized
+        rest = config.views[1:]
+        if rest:
+            others = _predict_native(model, chosen, device, replace(config, views=rest))
+            best = (best + len(rest) * others) / len(config.views)
     if best.shape[-2:] != (height, width):
         best = np.clip(resize_maps(best, (height, width)), 0, 1)
     return best
+
+
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+    """``C x H x W`` resized by ``scale`` (at least 8 pixels a side); as it is at 1."""
+    height, width = image.shape[-2:]
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    return image if size == (height, width) else resize_maps(image, size)
 
 
 def map_confidence(prob: np.ndarray, floor: float = 0.1) -> float:
