@@ -18,6 +18,8 @@ measured in one run; ``--variants own`` runs each with its folder's ``predict.js
 
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
         --sets dsb coelho gbm40 coelho16 --variants own
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 --sets dsb \\
+        --variants scales scales-every-view          # the first-view scale choice vs before
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """
 
@@ -28,6 +30,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -36,7 +39,17 @@ from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig
 from nucseg.postprocess import PostprocessConfig, read_thresholds
 from nucseg.precision import cpu_has_native_bf16
-from nucseg.predict import PredictConfig, checkpoint_normalization, network_of, read_checkpoint
+from nucseg.predict import (
+    PredictConfig,
+    _predict_native,
+    _scaled,
+    checkpoint_normalization,
+    map_confidence,
+    network_of,
+    predict_probability,
+    read_checkpoint,
+    resize_maps,
+)
 from nucseg.segmenter import diameter_scale, folder_predict_settings, predict_config
 from nucseg.synth import SynthConfig, generate
 
@@ -88,6 +101,9 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         "scales": (f"scales {args.scales}", PredictConfig(views=views, scales=scales)),
         "fp32": ("full size, fp32", PredictConfig(views=views, precision="fp32")),
     }
+    if "scales-every-view" in args.variants:  # the scale search as it was: every view, every scale
+        label = f"scales {args.scales}, every view at every scale"
+        options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
     if "diameter" in args.variants:  # the one scale --diameter gives (nuclei of that size)
         scale = diameter_scale(learned or diameter, diameter) if diameter else 1.0
         options["diameter"] = (
@@ -96,6 +112,21 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         )
     chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
     return dict(options[v] for v in chosen)
+
+
+@torch.inference_mode()
+def every_view_every_scale(model, pixels, device, predict: PredictConfig):
+    """The scale search as it was before the first-view choice: every view at every scale,
+    the most confident scale's mean kept (the baseline of variant ``scales-every-view``)."""
+    best_confidence, best = -1.0, None
+    for scale in predict.scales:
+        prob = _predict_native(model, _scaled(pixels, scale), device, predict)
+        confidence = map_confidence(prob)
+        if confidence > best_confidence:
+            best_confidence, best = confidence, prob
+    if best.shape[-2:] != pixels.shape[-2:]:
+        best = np.clip(resize_maps(best, pixels.shape[-2:]), 0, 1)
+    return best
 
 
 def main():
@@ -109,7 +140,7 @@ def main():
         "--variants",
         nargs="+",
         default=["full", "scales"],
-        help="own, full, scales, fp32, diameter (--diameter)",
+        help="own, full, scales, scales-every-view, fp32, diameter (--diameter)",
     )
     parser.add_argument(
         "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
@@ -135,7 +166,8 @@ def main():
             split = split.set_index("id").side
         for label, predict in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
-            table = score_images(model, normalize, thresholds, sets, predict, CPU)
+            predictor = every_view_every_scale if "every view" in label else predict_probability
+            table = score_images(model, normalize, thresholds, sets, predict, CPU, predictor)
             table.insert(0, "variant", label)
             table.insert(0, "model", model_dir.name if model_dir else "quick")
             tables.append(table)

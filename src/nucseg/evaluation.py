@@ -99,15 +99,16 @@ def score_images(
     images: dict[str, Iterable[tuple[str, np.ndarray, np.ndarray]]],
     predict: PredictConfig,
     device: torch.device,
+    predictor=predict_probability,
 ) -> pd.DataFrame:
     """The rows of :func:`evaluate_model` for ``{set: (id, image, labels) ...}`` and a
-    loaded network."""
+    loaded network (``predictor``: how maps are computed; benchmarks compare others)."""
     rows = []
     for name, items in images.items():
         for image_id, image, labels in items:
             start = time.perf_counter()
             pixels, category = normalize_image(image, normalize)
-            prob = predict_probability(model, pixels, device, predict)
+            prob = predictor(model, pixels, device, predict)
             found = instances_from_probability(prob, thresholds)
             seconds = time.perf_counter() - start
             rows.append(
