@@ -189,31 +189,26 @@ def nucseg_settings(model_dir: Path) -> dict:
     return settings
 
 
-def describe(model_dir: Path, work: Path, made: dict, license_id: str):
-    """The bioimage.io model description of the files in ``work`` (validated on creation)."""
-    from bioimageio.spec.model import v0_5 as bio
+TAGS = ("nuclei", "instance-segmentation", "2d", "unet", "pytorch", "nucseg",
+        "fluorescence-light-microscopy", "histology")  # fmt: skip
 
-    tensor, image = bio.TensorId("image"), bio.TensorId("probabilities")
+
+def input_description(bio, work: Path, made: dict):
+    """The input tensor: batch, one channel with bright nuclei, y and x in steps of the
+    network's multiple; preprocessing as nucseg normalises (percentiles scaled, clipped)."""
     size = bio.ParameterizedSize(min=4 * made["multiple"], step=made["multiple"])
-    space_in = [bio.SpaceInputAxis(id=bio.AxisId(a), size=size) for a in "yx"]
-    space_out = [
-        bio.SpaceOutputAxis(
-            id=bio.AxisId(a), size=bio.SizeReference(tensor_id=tensor, axis_id=bio.AxisId(a))
-        )
-        for a in "yx"
-    ]
     norm = made["normalization"]
     scale = bio.ScaleRangeKwargs(
         axes=[bio.AxisId("y"), bio.AxisId("x")], min_percentile=norm.low, max_percentile=norm.high
     )
-    inputs = bio.InputTensorDescr(
-        id=tensor,
+    return bio.InputTensorDescr(
+        id=bio.TensorId("image"),
         description="one channel in which nuclei are bright (fluorescence as recorded; "
         "nucseg derives it for brightfield and H&E)",
         axes=[
             bio.BatchAxis(),
             bio.ChannelAxis(channel_names=[bio.Identifier("nuclei")]),
-            *space_in,
+            *[bio.SpaceInputAxis(id=bio.AxisId(a), size=size) for a in "yx"],
         ],
         test_tensor=bio.FileDescr(source=work / "test_input.npy"),
         sample_tensor=bio.FileDescr(source=work / "sample_input.tif"),
@@ -224,21 +219,35 @@ def describe(model_dir: Path, work: Path, made: dict, license_id: str):
             bio.ClipDescr(kwargs=bio.ClipKwargs(min=0.0, max=1.0)),
         ],
     )
-    outputs = bio.OutputTensorDescr(
-        id=image,
+
+
+def output_description(bio, work: Path, made: dict):
+    """The output tensor: one probability channel per head, the input's y and x."""
+    image = bio.TensorId("image")
+    return bio.OutputTensorDescr(
+        id=bio.TensorId("probabilities"),
         description="probability of nucleus (semantic), nucleus contour and nucleus marker "
         "(core), the input of nucseg's marker-controlled watershed",
         axes=[
             bio.BatchAxis(),
             bio.ChannelAxis(channel_names=[bio.Identifier(h) for h in made["heads"]]),
-            *space_out,
+            *[
+                bio.SpaceOutputAxis(
+                    id=bio.AxisId(a), size=bio.SizeReference(tensor_id=image, axis_id=bio.AxisId(a))
+                )
+                for a in "yx"
+            ],
         ],
         test_tensor=bio.FileDescr(source=work / "test_output.npy"),
         sample_tensor=bio.FileDescr(source=work / "sample_output.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
+
+
+def weights_description(bio, work: Path, made: dict):
+    """State dict with its torch-only architecture file, and TorchScript converted from it."""
     version = bio.Version(torch.__version__.split("+")[0])
-    weights = bio.WeightsDescr(
+    return bio.WeightsDescr(
         pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
             source=work / "weights.pt",
             architecture=bio.ArchitectureFromFileDescr(
@@ -254,34 +263,31 @@ def describe(model_dir: Path, work: Path, made: dict, license_id: str):
             parent="pytorch_state_dict",
         ),
     )
+
+
+def describe(model_dir: Path, work: Path, made: dict, license_id: str):
+    """The bioimage.io model description of the files in ``work`` (validated on creation)."""
+    from bioimageio.spec.model import v0_5 as bio
+
     settings = nucseg_settings(model_dir)
     diameter = settings.get("predict", {}).get("nucleus_diameter")
+    about = (
+        "Nucleus probability maps (semantic, contour, marker) for fluorescence, brightfield "
+        "and H&E images, trained on DSB2018 stage1_train and MoNuSeg"
+    )
     return bio.ModelDescr(
         name=f"nucseg {model_dir.name} nuclei",
-        description=(
-            "Nucleus probability maps (semantic, contour, marker) for fluorescence, "
-            "brightfield and H&E images, trained on DSB2018 stage1_train and MoNuSeg"
-            + (f"; nuclei about {diameter:.0f} px across" if diameter else "")
-        ),
+        description=about + (f"; nuclei about {diameter:.0f} px across" if diameter else ""),
         authors=[bio.Author(name="nucseg developers")],
         cite=[bio.CiteEntry(text=text, doi=bio.Doi(doi)) for text, doi in CITATIONS],
         license=bio.LicenseId(license_id),
         documentation=bio.FileDescr(source=work / "README.md"),
         covers=[bio.FileDescr(source=work / "cover.png")],
-        tags=[
-            "nuclei",
-            "instance-segmentation",
-            "2d",
-            "unet",
-            "pytorch",
-            "nucseg",
-            "fluorescence-light-microscopy",
-            "histology",
-        ],
+        tags=list(TAGS),
         version=bio.Version(__version__),
-        inputs=[inputs],
-        outputs=[outputs],
-        weights=weights,
+        inputs=[input_description(bio, work, made)],
+        outputs=[output_description(bio, work, made)],
+        weights=weights_description(bio, work, made),
         config=bio.Config(
             bioimageio=bio.BioimageioConfig(
                 architecture_type="U-Net",

@@ -118,14 +118,15 @@ def _export_bioimageio(args: argparse.Namespace) -> None:
     print(f"bioimage.io package -> {rdf} (check it: bioimageio test {rdf})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nucseg", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def _add_score(commands) -> None:
     score = commands.add_parser("score", help="score a submission CSV against a solution CSV")
     score.add_argument("submission", type=Path)
     score.add_argument("solution", type=Path)
     score.add_argument("--per-image", type=Path, help="write per-image scores to this TSV")
     score.set_defaults(run=_score)
+
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict", help="segment image files with a trained model or an ensemble of them"
     )
@@ -187,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: bf16 on a CPU with native bfloat16 (float16 on CUDA), else fp32",
     )
     predict.set_defaults(run=_predict)
+
+
+def _add_synth(commands) -> None:
     synth = commands.add_parser(
         "synth", help="write synthetic stage1_train/, stage1_test/ and stage1_solution.csv"
     )
@@ -195,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--test", type=int, default=24)
     synth.add_argument("--seed", type=int, default=2018)
     synth.set_defaults(run=_synth)
+
+
+def _add_convert(commands) -> None:
     convert = commands.add_parser(
         "convert",
         help="read and check one raw source (as rule convert_source): images/, labels/, "
@@ -215,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("--name", help="source name in the manifest (default: folder name)")
     convert.set_defaults(run=_convert)
+
+
+def _add_bioimageio(commands) -> None:
     bioimageio = commands.add_parser(
         "export-bioimageio",
         help="write a model folder as a BioImage Model Zoo package (rdf.yaml, weights, "
@@ -232,6 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
         "models learned from MoNuSeg)",
     )
     bioimageio.set_defaults(run=_export_bioimageio)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nucseg", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_score(commands)
+    _add_predict(commands)
+    _add_synth(commands)
+    _add_convert(commands)
+    _add_bioimageio(commands)
     return parser
 
 

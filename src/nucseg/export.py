@@ -174,6 +174,24 @@ runs the model with the settings of `predict.json`:
 """
 
 
+def validation_section(thresholds: dict) -> str:
+    """The card's validation scores per category and the tuned thresholds."""
+    per_category = thresholds.get("valid_dsb_by_category", {})
+    score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
+    post = PostprocessConfig(**thresholds["postprocess"])  # absent keys: their defaults
+    return f"""## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
+| category | DSB score |
+| --- | --- |
+{score_rows}
+| balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
+
+Thresholds (`thresholds.json`): mask {post.mask_threshold}, marker
+{post.marker_threshold}, split h {post.split_h}, min size {post.min_size}, min relative
+size {post.min_relative_size}, max relative size {post.max_relative_size}, min mean
+probability {post.min_mean_probability}.
+"""
+
+
 def model_card(
     name: str,
     payload: dict,
@@ -190,9 +208,6 @@ def model_card(
     parameters = count_parameters(build_model(net))
     best = log.loc[log["valid_dsb"].idxmax()]
     device = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    per_category = thresholds.get("valid_dsb_by_category", {})
-    score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
-    post = PostprocessConfig(**thresholds["postprocess"])  # absent keys: their defaults
     size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
     init_line = f"- Fine-tuned from {provenance.init}\n" if provenance.init else ""
     return f"""# {name}: nucleus instance segmentation ({size})
@@ -228,16 +243,7 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
   {predict.get("tta_views", [0])}, scales {predict.get("scales", [1.0])} (each image is
   predicted at these sizes and the most confident one kept).
 
-## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
-| category | DSB score |
-| --- | --- |
-{score_rows}
-| balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
-
-Thresholds (`thresholds.json`): mask {post.mask_threshold}, marker
-{post.marker_threshold}, split h {post.split_h}, min size {post.min_size}, min relative
-size {post.min_relative_size}, max relative size {post.max_relative_size}, min mean
-probability {post.min_mean_probability}.
+{validation_section(thresholds)}
 {evaluation_section(evaluation)}
 ## Limits
 Images of kinds not in the training data (e.g. other stains, phase contrast, 3-D) may
