@@ -32,7 +32,7 @@ from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.io.images import binary_mask, read_image, write_tiff
 from nucseg.models import SegmentationNet
 from nucseg.normalize import percentile_scale
-from nucseg.predict import load_model, select_device
+from nucseg.predict import load_model, predict_with_presence, select_device
 from nucseg.rle import decode_rle, encode_mask
 from nucseg.train import TrainData, ValidationScore
 
@@ -283,21 +283,23 @@ class NerveDecision:
     min_area: int = 1500
 
 
-@torch.inference_mode()
+#: dihedral view of a left-right mirror (:func:`nucseg.augment.dihedral`)
+MIRROR_VIEW = 7
+
+
 def nerve_probability(
-    model: SegmentationNet, image: np.ndarray, device: torch.device, hflip: bool = True
+    model: SegmentationNet,
+    image: np.ndarray,
+    device: torch.device,
+    hflip: bool = True,
+    precision: str = "auto",
 ) -> tuple[np.ndarray, float]:
     """Pixel probability ``h x w`` and presence probability of a shrunk ``1 x h x w``
-    image, averaged with its left-right mirror when ``hflip``."""
-    batch = torch.from_numpy(image)[None]
-    if hflip:
-        batch = torch.cat([batch, batch.flip(-1)])
-    output = model(batch.to(device))
-    masks = torch.sigmoid(output.masks[:, 0].float()).cpu()
-    if hflip:
-        masks[1] = masks[1].flip(-1)
-    presence = torch.sigmoid(output.presence.float()).mean() if output.presence is not None else 1.0
-    return masks.mean(0).numpy(), float(presence)
+    image, averaged with its left-right mirror when ``hflip`` (the nuclei engine,
+    :func:`nucseg.predict.predict_with_presence`: bf16 where the CPU has it)."""
+    views = (0, MIRROR_VIEW) if hflip else (0,)
+    maps, presence = predict_with_presence(model, image, device, views, precision)
+    return maps[0], 1.0 if presence is None else presence
 
 
 def enlarge(probability: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

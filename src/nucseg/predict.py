@@ -165,12 +165,20 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _predict_views(
+def head_probabilities(config: ModelConfig, logits: torch.Tensor) -> torch.Tensor:
+    """Probabilities of pixel-head logits ``N x K x H x W``: a softmax over the classes of a
+    multi-class head, else a sigmoid per head."""
+    return torch.softmax(logits, dim=1) if config.classes else torch.sigmoid(logits)
+
+
+def _views_and_presence(
     model, padded: np.ndarray, device, views: tuple[int, ...], dtype: torch.dtype | None
-) -> np.ndarray:
-    """Mean de-augmented probabilities ``K x H x W`` of a padded image over ``views``;
-    views of equal shape run as one batch, under autocast to ``dtype`` (None: float32)."""
+) -> tuple[np.ndarray, float | None]:
+    """Mean de-augmented probabilities ``K x H x W`` of a padded image over ``views``, and
+    the mean presence probability (None without a presence head); views of equal shape run
+    as one batch, under autocast to ``dtype`` (None: float32)."""
     total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
+    presences = []
     transposed = [v for v in views if (v >= 4) != (v % 2 == 1)]
     for group in ([v for v in views if v not in transposed], transposed):
         if not group:
@@ -178,11 +186,38 @@ def _predict_views(
         batch = np.stack([dihedral(padded, v) for v in group])
         tensor = channels_last(torch.from_numpy(np.ascontiguousarray(batch)).to(device))
         with autocast(device, dtype):
-            logits = model(tensor).masks
-        prob = torch.sigmoid(logits.float()).cpu().numpy()
+            output = model(tensor)
+        prob = head_probabilities(model.config, output.masks.float()).cpu().numpy()
         for v, p in zip(group, prob, strict=True):
             total += inverse_dihedral(p, v)
-    return total / len(views)
+        if output.presence is not None:
+            presences += torch.sigmoid(output.presence.float()).cpu().tolist()
+    return total / len(views), (float(np.mean(presences)) if presences else None)
+
+
+def _predict_views(
+    model, padded: np.ndarray, device, views: tuple[int, ...], dtype: torch.dtype | None
+) -> np.ndarray:
+    """The maps of :func:`_views_and_presence`."""
+    return _views_and_presence(model, padded, device, views, dtype)[0]
+
+
+@torch.inference_mode()
+def predict_with_presence(
+    model: SegmentationNet,
+    image: np.ndarray,
+    device: torch.device,
+    views: tuple[int, ...] = (0,),
+    precision: str = "auto",
+) -> tuple[np.ndarray, float | None]:
+    """Probabilities ``K x H x W`` of a normalised ``C x H x W`` image (padded to the
+    network's multiple, cropped back; one pass per view, no tiling) and its presence
+    probability: the engine of tasks with an image-level head (the nerve)."""
+    height, width = image.shape[-2:]
+    padded = pad_to_multiple(image.astype(np.float32), model.multiple)
+    dtype = autocast_dtype(precision, device)
+    maps, presence = _views_and_presence(model, padded, device, views, dtype)
+    return maps[:, :height, :width], presence
 
 
 def tile_starts(total: int, tile: int, step: int) -> list[int]:
