@@ -43,6 +43,14 @@ def tiny_config() -> dict:
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
     config["predict"].update(tta_views=[0, 5], keep_maps=True)
+    config["evaluation"] = {  # the generated test images as a 16-bit camera records them
+        "generated_16bit": {
+            "format": "kaggle_stage1",
+            "path": "resources/synthetic/stage1_test",
+            "labels_csv": "resources/synthetic/stage1_solution.csv",
+            "camera": True,
+        }
+    }
     config["postprocess"]["grid"] = {"mask_threshold": [0.4, 0.5], "marker_threshold": [0.5, 0.7]}
     tiny_net = {"base_width": 4, "depth": 2}
     nerve = config["nerve"]

@@ -99,6 +99,12 @@ rule evaluate_model:
     input:
         model="results/models/{model}/model.pt",
         thresholds="results/thresholds/{model}.json",
+        sets=[
+            path
+            for spec in config.get("evaluation", {}).values()
+            for path in (spec["path"], spec.get("labels_csv"))
+            if path
+        ],
     output:
         per_image="results/evaluation/{model}/per_image.tsv",
         summary="results/evaluation/{model}/summary.tsv",
