@@ -41,10 +41,10 @@ def segment_nuclei(
 
 
 def segment_nuclei_widget(
-    image: napari.layers.Image,  # noqa: F821 (resolved by magicgui inside napari)
+    image: napari.layers.Image,
     model_folder: Path = SHIPPED_MODEL,
     diameter: float = 0.0,
-) -> napari.types.LayerDataTuple:  # noqa: F821
+) -> napari.types.LayerDataTuple:
     """The widget napari shows: the labels of the image layer as a new labels layer."""
     labels = segment_nuclei(image.data, model_folder, diameter)
     return labels, {"name": f"{image.name} nuclei"}, "labels"

@@ -30,7 +30,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.io.images import binary_mask, read_image, write_tiff
-from nucseg.models import SegmentationNet
+from nucseg.models import ModelConfig, SegmentationNet, build_model, count_parameters
 from nucseg.normalize import percentile_scale
 from nucseg.predict import load_model, predict_with_presence, select_device
 from nucseg.rle import decode_rle, encode_mask
@@ -473,8 +473,8 @@ def tune_on_validation(
     device: str = "auto",
 ) -> tuple[NerveDecision, dict]:
     """The decision with the best mean Dice on the validation images of a prepared folder,
-    and the scores: validation Dice with ``default`` and tuned, images, how often each says
-    "nerve"."""
+    and the scores: validation Dice with ``default`` and tuned, the number of validation
+    images and the share of them that show a nerve."""
     torch_device = select_device(device)
     model = load_model(model_path, torch_device)
     valid = np.flatnonzero(split.side.to_numpy() == "valid")
@@ -552,7 +552,7 @@ def export_nerve_model(
 
 def nerve_card(name, data, payload, decision, settings, scores) -> str:
     """The model card of an exported nerve model folder."""
-    parameters = sum(v.numel() for v in payload["state_dict"].values() if v.is_floating_point())
+    parameters = count_parameters(build_model(ModelConfig(**payload["net"])))
     test = "not scored (no test masks)"
     if scores is not None:
         per_image = scores[scores.img != "mean"]

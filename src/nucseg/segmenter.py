@@ -40,9 +40,9 @@ from nucseg.predict import (
     select_device,
 )
 
-#: settings :meth:`Segmenter.from_models` takes from a model folder's ``predict.json``
 log = logging.getLogger(__name__)
 
+#: settings :meth:`Segmenter.from_models` takes from a model folder's ``predict.json``
 FOLDER_SETTINGS = {"tta_views": "views", "scales": "scales", "tile": "tile"}
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
 from scipy import ndimage as ndi
 
@@ -230,7 +229,6 @@ def miou_validation() -> ValidationScore:
     return ValidationScore("miou", score)
 
 
-@torch.inference_mode()
 def predict_classes(model_path: Path | str, images: np.ndarray, device: str = "auto") -> np.ndarray:
     """Class maps ``N x H x W`` (uint8) of ``N x 3 x H x W`` images (model loaded once;
     the nuclei engine: bf16 where the CPU has it, large tiles cross-faded)."""
