@@ -293,3 +293,54 @@ def test_model_card_says_whole_acquisitions_were_held_out_and_reports_outside_se
         {"tta_views": [0]},
     )
     assert "optimistic for unseen acquisitions" in leaky
+
+
+def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quotes_evidence(
+    tmp_path,
+):
+    """No validation side (cv.valid_fraction 0): training keeps the epoch of the lowest
+    training loss, the thresholds come from the config with their evidence, and the card
+    says so instead of printing validation scores it does not have."""
+    from nucseg.export import Provenance, model_card
+    from nucseg.postprocess import PostprocessConfig
+    from nucseg.predict import read_checkpoint
+    from nucseg.tuning import write_fixed_thresholds
+
+    data = _data()
+    every_image = TrainData(
+        data.train_images + data.valid_images,
+        [*data.train_targets, *data.valid_targets],
+        [],
+        [],
+        [],
+    )
+    config = TrainConfig(epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
+    paths = TrainPaths.in_folder(tmp_path / "m")
+    table = train_model(every_image, ModelConfig(base_width=4, depth=2), config, paths)
+    assert table["valid_dsb"].isna().all()
+    kept = int(table.loc[table["train_loss"].idxmin(), "epoch"])
+    assert read_checkpoint(paths.model)["epoch"] == kept
+
+    fixed = {"postprocess": {"mask_threshold": 0.4}, "evidence": "tuned on fold 0: 0.7"}
+    thresholds = write_fixed_thresholds(fixed, PostprocessConfig(), tmp_path / "t.json")
+    assert thresholds["postprocess"]["mask_threshold"] == 0.4
+    assert thresholds["postprocess"]["marker_threshold"] == PostprocessConfig().marker_threshold
+    manifest = pd.DataFrame(
+        {"id": ["a", "b"], "source": ["s", "s"], "category": ["fluorescence"] * 2}
+    ).set_index("id")
+    card = model_card(
+        "m",
+        read_checkpoint(paths.model),
+        thresholds,
+        table,
+        manifest,
+        {"train": ["a", "b"], "valid": []},
+        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
+        {"tta_views": [0]},
+    )
+    assert f"Epoch {kept} of 3 (the lowest training loss; no validation images)" in card
+    assert "Validation: none; it trained on every image" in card
+    assert "fixed in the config rather than tuned on this model\ntuned on fold 0: 0.7" in card
+    assert "Thresholds (`thresholds.json`): mask 0.4" in card
+    with pytest.raises(NucsegInputError, match=r"unknown post-processing settings \['mask'\]"):
+        write_fixed_thresholds({"postprocess": {"mask": 0.4}}, PostprocessConfig(), tmp_path / "u")

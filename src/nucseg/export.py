@@ -174,17 +174,52 @@ runs the model with the settings of `predict.json`:
 """
 
 
+def data_section(manifest: pd.DataFrame, split: dict[str, list[str]], licences: str) -> str:
+    """The card's lines on the training and validation images and their licences."""
+    train = f"- Training: {len(split['train'])} images ({_counts(manifest, split['train'])})."
+    if not split["valid"]:
+        return f"""{train}
+- Validation: none; it trained on every image (thresholds and evidence below).
+- {licences}"""
+    return f"""{train}
+- Validation (held out, best epoch and thresholds chosen on it): {len(split["valid"])} images
+  ({_counts(manifest, split["valid"])}).
+- Folds: {folds_description(manifest, split)}.
+- {licences}"""
+
+
+def kept_epoch(log: pd.DataFrame) -> str:
+    """Which epoch's weights the model holds and why (training keeps the best validation
+    DSB, or the lowest training loss when there are no validation images)."""
+    last = int(log["epoch"].max())
+    if log["valid_dsb"].notna().any():
+        best = log.loc[log["valid_dsb"].idxmax()]
+        return (
+            f"Best epoch {int(best['epoch'])} of {last} (validation DSB {best['valid_dsb']:.3f} "
+            "with the training-time thresholds)"
+        )
+    best = log.loc[log["train_loss"].idxmin()]
+    return f"Epoch {int(best['epoch'])} of {last} (the lowest training loss; no validation images)"
+
+
 def validation_section(thresholds: dict) -> str:
-    """The card's validation scores per category and the tuned thresholds."""
-    per_category = thresholds.get("valid_dsb_by_category", {})
-    score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
+    """The card's validation scores per category and the tuned thresholds (or the fixed
+    thresholds and the evidence the config gives for them)."""
     post = PostprocessConfig(**thresholds["postprocess"])  # absent keys: their defaults
-    return f"""## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
+    if thresholds.get("fixed"):
+        heading = f"""## Thresholds, fixed in the config rather than tuned on this model
+{thresholds.get("evidence", "")}
+"""
+    else:
+        per_category = thresholds.get("valid_dsb_by_category", {})
+        score_rows = "\n".join(f"| {k} | {v:.3f} |" for k, v in per_category.items())
+        heading = f"""## Validation score (DSB2018 metric, mean over IoU 0.5…0.95), tuned thresholds
 | category | DSB score |
 | --- | --- |
 {score_rows}
 | balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
-
+"""
+    return f"""{heading}
 Thresholds (`thresholds.json`): mask {post.mask_threshold}, marker
 {post.marker_threshold}, split h {post.split_h}, min size {post.min_size}, min relative
 size {post.min_relative_size}, max relative size {post.max_relative_size}, min mean
@@ -206,7 +241,6 @@ def model_card(
     """The model card (Markdown) of a shipped model."""
     net = ModelConfig(**payload["net"])
     parameters = count_parameters(build_model(net))
-    best = log.loc[log["valid_dsb"].idxmax()]
     device = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
     init_line = f"- Fine-tuned from {provenance.init}\n" if provenance.init else ""
@@ -227,18 +261,13 @@ normalised as in training (`{payload.get("normalize", {})}`): category detected,
 bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE submission.
 
 ## Data and licence
-- Training: {len(split["train"])} images ({_counts(manifest, split["train"])}).
-- Validation (held out, best epoch and thresholds chosen on it): {len(split["valid"])} images
-  ({_counts(manifest, split["valid"])}).
-- Folds: {folds_description(manifest, split)}.
-- {provenance.data_licences}
+{data_section(manifest, split, provenance.data_licences)}
 
 ## Training
 - Network: `{json.dumps(payload["net"])}`
-{init_line}- Best epoch {int(best["epoch"])} of {int(log["epoch"].max())} (validation DSB
-  {best["valid_dsb"]:.3f} with the training-time thresholds); precision
-  {payload.get("precision", "fp32")}; training wall time {log["seconds"].sum() / 60:.0f} min on
-  {platform.machine()} ({os.cpu_count()} cores, {device}).
+{init_line}- {kept_epoch(log)}; precision {payload.get("precision", "fp32")};
+  training wall time {log["seconds"].sum() / 60:.0f} min on {platform.machine()}
+  ({os.cpu_count()} cores, {device}).
 - Prediction (`predict.json`, what the thresholds were tuned with): test-time views
   {predict.get("tta_views", [0])}, scales {predict.get("scales", [1.0])} (each image is
   predicted at these sizes and the most confident one kept).

@@ -243,6 +243,24 @@ def tune_thresholds(
     return result
 
 
+def write_fixed_thresholds(fixed: dict, base: PostprocessConfig, out_path: Path | str) -> dict:
+    """Write the thresholds file of a model whose thresholds are fixed rather than tuned
+    (config ``models.<name>.thresholds``: ``postprocess`` settings over ``base`` and the
+    ``evidence`` of where they were tuned): ``{"postprocess": {...}, "fixed": true,
+    "evidence": "..."}``, without the validation scores a tuning writes."""
+    unknown = sorted(set(fixed["postprocess"]) - set(asdict(base)))
+    if unknown:
+        raise NucsegInputError(f"thresholds: unknown post-processing settings {unknown}")
+    result = {
+        "postprocess": asdict(replace(base, **fixed["postprocess"])),
+        "fixed": True,
+        "evidence": fixed.get("evidence", ""),
+    }
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
 def validation_table(thresholds_paths: dict[str, Path | str]) -> pd.DataFrame:
     """One row per entry (model or ensemble) and category of the validation DSB score with
     its tuned thresholds, plus a ``balanced`` row (the mean over categories, which tuning
@@ -252,5 +270,8 @@ def validation_table(thresholds_paths: dict[str, Path | str]) -> pd.DataFrame:
         tuned = json.loads(Path(path).read_text())
         for category, score in tuned.get("valid_dsb_by_category", {}).items():
             rows.append({"entry": entry, "category": category, "valid_dsb": score})
-        rows.append({"entry": entry, "category": "balanced", "valid_dsb": tuned["valid_dsb_tuned"]})
+        if "valid_dsb_tuned" in tuned:  # not for thresholds fixed in the config
+            rows.append(
+                {"entry": entry, "category": "balanced", "valid_dsb": tuned["valid_dsb_tuned"]}
+            )
     return pd.DataFrame(rows, columns=["entry", "category", "valid_dsb"])

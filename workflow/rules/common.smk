@@ -246,11 +246,14 @@ def init_weights(wildcards):
 
 
 def tuning_inputs(wildcards):
-    """What tuning an entry reads: for an ensemble of one model's best checkpoint, that
-    model's thresholds (nothing to tune again); otherwise its members' maps of the first
+    """What tuning an entry reads: nothing for a model whose thresholds its entry fixes;
+    for an ensemble of one model's best checkpoint, that model's thresholds (nothing to
+    tune again); otherwise its members' maps of the first
     member's validation fold, the fold and the manifest (for the categories)."""
     spec = ENTRIES[wildcards.ensemble]
     members = spec["models"]
+    if fixed_thresholds(wildcards):
+        return {}
     if wildcards.ensemble in PRETRAINED:
         return {"reuse": str(Path(PRETRAINED[wildcards.ensemble]) / "thresholds.json")}
     if (
@@ -273,6 +276,11 @@ def tuning_inputs(wildcards):
         "fold": model_fold_dir(model),
         "manifest": model_manifest(model),
     }
+
+
+def fixed_thresholds(wildcards):
+    """A model's thresholds fixed in its config entry (``thresholds:``), if any."""
+    return config["models"].get(wildcards.ensemble, {}).get("thresholds")
 
 
 def ensemble_weights(wildcards):

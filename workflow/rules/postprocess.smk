@@ -45,7 +45,8 @@ rule predict_validation:
 rule tune_thresholds:
     """Grid-search the post-processing thresholds of one model or ensemble on the validation
     images of its (first) model's fold, from its members' validation maps; an ensemble of
-    one model's best checkpoint takes that model's thresholds."""
+    one model's best checkpoint takes that model's thresholds, a model with thresholds in
+    its config entry takes those."""
     input:
         unpack(tuning_inputs),
     output:
@@ -61,6 +62,7 @@ rule tune_thresholds:
         weights=ensemble_weights,
         vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
         postprocess=config["postprocess"],
+        fixed=fixed_thresholds,
     script:
         "../scripts/tune_thresholds.py"
 
