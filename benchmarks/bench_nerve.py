@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nucseg.checkpoints import save_checkpoint
 from nucseg.models import ModelConfig, build_model
 from nucseg.nerve import (
     NerveDecision,
@@ -32,7 +33,6 @@ from nucseg.nerve import (
     write_decision,
     write_nerve_dataset,
 )
-from nucseg.predict import save_checkpoint
 
 
 def measure(models: list[Path], test: Path, solution: Path) -> None:

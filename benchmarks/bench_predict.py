@@ -30,13 +30,14 @@ import yaml
 from scipy import ndimage as ndi
 from timing import best_of
 
+from nucseg.checkpoints import load_model
 from nucseg.datasets import load_normalized, read_manifest
 from nucseg.ensemble import weighted_mean
 from nucseg.io.kaggle import read_solutions
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
-from nucseg.predict import PredictConfig, load_model, predict_probability
+from nucseg.predict import PredictConfig, predict_probability
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import compute_targets
 
@@ -119,10 +120,10 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
     from skimage.morphology import h_maxima as skimage_h_maxima
 
     import nucseg.postprocess as post
+    from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
     from nucseg.inference import image_files
     from nucseg.io.images import read_image
     from nucseg.normalize import normalize_image
-    from nucseg.predict import checkpoint_normalization, network_of, read_checkpoint
 
     if model_dir is None:
         generated = generate(

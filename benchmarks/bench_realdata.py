@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
 from nucseg.evaluation import EvaluationSet, score_images, summarize_evaluation
 from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig
@@ -43,11 +44,8 @@ from nucseg.predict import (
     PredictConfig,
     _predict_native,
     _scaled,
-    checkpoint_normalization,
     map_confidence,
-    network_of,
     predict_probability,
-    read_checkpoint,
     resize_maps,
 )
 from nucseg.segmenter import diameter_scale, folder_predict_settings, predict_config

@@ -10,11 +10,11 @@ import torch
 import yaml
 
 from nucseg.bioimageio import architecture_source, export_bioimageio
+from nucseg.checkpoints import save_checkpoint
 from nucseg.cli import main
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import write_png
 from nucseg.models import ModelConfig, build_model
-from nucseg.predict import save_checkpoint
 
 pytest.importorskip("bioimageio.core")
 

@@ -114,8 +114,8 @@ def checkpoint(root: Path, payload_bytes: bytes | None = None, mismatched=False)
     """`nucseg predict` with a corrupt checkpoint, or one whose weights are of another net."""
     import torch
 
+    from nucseg.checkpoints import save_checkpoint
     from nucseg.models import ModelConfig, build_model
-    from nucseg.predict import save_checkpoint
 
     path = root / "model.pt"
     if payload_bytes is not None:

@@ -1,11 +1,11 @@
 import numpy as np
 import torch
 
+from nucseg.checkpoints import save_checkpoint
 from nucseg.evaluation import EvaluationSet, evaluate_model, summarize_evaluation
 from nucseg.io.images import read_image, write_png, write_tiff
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import save_checkpoint
 from nucseg.submission import write_submission
 from nucseg.synth import SynthConfig, generate
 

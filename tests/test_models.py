@@ -3,6 +3,7 @@ import pytest
 import torch
 from scipy import ndimage as ndi
 
+from nucseg.checkpoints import load_model, save_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import write_channels, write_png
 from nucseg.models import ModelConfig, build_model, count_parameters
@@ -10,13 +11,11 @@ from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.predict import (
     PredictConfig,
     blend_window,
-    inputs_as_trained,
-    load_model,
     pad_to_multiple,
     predict_probability,
-    save_checkpoint,
     tile_starts,
 )
+from nucseg.prediction_jobs import inputs_as_trained
 
 
 def test_seed_unet_has_about_1_9_million_parameters():

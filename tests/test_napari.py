@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from nucseg.checkpoints import save_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model
-from nucseg.predict import save_checkpoint
 from nucseg.synth import SynthConfig, generate
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

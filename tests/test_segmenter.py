@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from nucseg import NucsegInputError, Segmenter
+from nucseg.checkpoints import save_checkpoint
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import save_checkpoint
 from nucseg.synth import SynthConfig, camera_frame, generate
 
 REPO = Path(__file__).resolve().parents[1]

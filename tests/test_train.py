@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
+from nucseg.checkpoints import save_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.predict import save_checkpoint
 from nucseg.synth import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import (
@@ -219,8 +219,8 @@ def test_cosine_schedule_anneals_to_its_floor_and_resumes_to_the_same_weights(tm
 def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
     from functools import partial
 
+    from nucseg.checkpoints import read_checkpoint
     from nucseg.export import Provenance, model_card
-    from nucseg.predict import read_checkpoint
 
     _, table, paths = _train(tmp_path / "m")
     manifest = pd.DataFrame(
@@ -246,9 +246,9 @@ def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
 
 
 def test_model_card_says_whole_acquisitions_were_held_out_and_reports_outside_sets(tmp_path):
+    from nucseg.checkpoints import read_checkpoint
     from nucseg.evaluation import summarize_evaluation
     from nucseg.export import Provenance, model_card
-    from nucseg.predict import read_checkpoint
 
     _, table, paths = _train(tmp_path / "m")
     manifest = pd.DataFrame(
@@ -301,9 +301,9 @@ def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quo
     """No validation side (cv.valid_fraction 0): training keeps the epoch of the lowest
     training loss, the thresholds come from the config with their evidence, and the card
     says so instead of printing validation scores it does not have."""
+    from nucseg.checkpoints import read_checkpoint
     from nucseg.export import Provenance, model_card
     from nucseg.postprocess import PostprocessConfig
-    from nucseg.predict import read_checkpoint
     from nucseg.tuning import write_fixed_thresholds
 
     data = _data()

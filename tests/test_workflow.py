@@ -11,9 +11,9 @@ import torch
 import yaml
 from workflow_run import snakemake, tiny_config, write_tiny_config
 
+from nucseg.checkpoints import network_of, read_checkpoint
 from nucseg.datasets import read_manifest
 from nucseg.export import MODEL_FILES
-from nucseg.predict import network_of, read_checkpoint
 from nucseg.submission import read_submission
 
 RULES = [

@@ -38,6 +38,7 @@ import tifffile
 import torch
 
 from nucseg import __version__
+from nucseg.checkpoints import checkpoint_normalization, read_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_directory
 from nucseg.io.images import read_image, write_png
@@ -51,7 +52,6 @@ from nucseg.models import (
     unet,
 )
 from nucseg.normalize import NormalizeConfig, detect_category, nuclei_bright, percentile_scale
-from nucseg.predict import checkpoint_normalization, read_checkpoint
 
 #: modules bundled into the package's architecture file, in dependency order
 ARCHITECTURE_MODULES = (config, blocks, encoders, unet, probabilities)

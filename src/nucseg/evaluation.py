@@ -20,20 +20,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.io.images import read_image
 from nucseg.io.sources import SourceOptions, list_source
 from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import (
-    PredictConfig,
-    checkpoint_normalization,
-    network_of,
-    predict_probability,
-    read_checkpoint,
-    select_device,
-)
+from nucseg.predict import PredictConfig, predict_probability
 from nucseg.synth import camera_frame
 
 

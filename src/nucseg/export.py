@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nucseg.checkpoints import read_checkpoint
 from nucseg.datasets import fold_side_ids, read_manifest
 from nucseg.io.atomic import atomic_directory
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import read_checkpoint
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
 PREDICT_KEYS = ("tta_views", "scales", "tile")
@@ -122,7 +122,7 @@ def training_nucleus_diameter(manifest: pd.DataFrame, train_ids: list[str]) -> f
 
 def half_precision(payload: dict) -> dict:
     """A checkpoint payload whose floating-point weights are stored as float16 (half the
-    file; :func:`nucseg.predict.network_of` loads them into the float32 network)."""
+    file; :func:`nucseg.checkpoints.network_of` loads them into the float32 network)."""
     weights = {
         key: value.half() if value.is_floating_point() else value
         for key, value in payload["state_dict"].items()

@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
+from nucseg.checkpoints import load_model, select_device
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.io.images import binary_mask, read_image, write_tiff
 from nucseg.models import ModelConfig, SegmentationNet, build_model, count_parameters
 from nucseg.normalize import percentile_scale
-from nucseg.predict import load_model, predict_with_presence, select_device
+from nucseg.predict import predict_with_presence
 from nucseg.rle import decode_rle, encode_mask
 from nucseg.train import TrainData, ValidationScore
 

@@ -3,108 +3,18 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nucseg.augment import dihedral, inverse_dihedral
-from nucseg.datasets import IMAGE_SUFFIX, fold_side_ids, load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
-from nucseg.io.arrays import save_arrays
-from nucseg.io.atomic import atomic_path
-from nucseg.io.images import read_image
-from nucseg.io.kaggle import list_stage1
-from nucseg.models import ModelConfig, SegmentationNet, build_model
-from nucseg.normalize import NormalizeConfig, normalize_image
+from nucseg.models import ModelConfig, SegmentationNet
 from nucseg.precision import autocast, autocast_dtype, channels_last
 
 log = logging.getLogger(__name__)
-
-
-def select_device(preferred: str = "auto") -> torch.device:
-    """``cuda`` when available (or asked for), else ``cpu``."""
-    if preferred == "cpu" or (preferred == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise NucsegInputError("device: 'cuda' was requested but no CUDA device is available")
-    return torch.device("cuda")
-
-
-def save_checkpoint(model: SegmentationNet, path: Path | str, extra: dict | None = None) -> None:
-    """Save weights and network config in a form :func:`load_model` reads with ``weights_only``."""
-
-    payload = {"net": model.config.to_dict(), "state_dict": model.state_dict(), **(extra or {})}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def read_checkpoint(path: Path | str) -> dict:
-    """The payload of a checkpoint written by :func:`save_checkpoint` (network config,
-    weights, what training recorded), loaded with ``weights_only=True``: no pickled code runs.
-    Raises :class:`NucsegInputError` for a missing, corrupt or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise NucsegInputError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types (UnpicklingError, RuntimeError, ...)
-        raise NucsegInputError(
-            f"{path}: corrupt or unreadable checkpoint ({str(error)[:160]}); "
-            "retrain the model or copy the file again"
-        ) from None
-    if not isinstance(payload, dict) or not {"net", "state_dict"} <= payload.keys():
-        raise NucsegInputError(f"{path}: not a nucseg checkpoint (no 'net' and 'state_dict')")
-    return payload
-
-
-def checkpoint_normalization(payload: dict, path: Path | str) -> NormalizeConfig:
-    """The normalisation the checkpoint at ``path`` (its ``payload``) was trained with
-    (default settings for checkpoints that do not record it)."""
-    recorded = payload.get("normalize")
-    if recorded is None:
-        log.warning("%s: no normalisation recorded; using the defaults", path)
-        return NormalizeConfig()
-    return NormalizeConfig(**recorded)
-
-
-def inputs_as_trained(
-    trained_with: NormalizeConfig,
-    prepared_with: NormalizeConfig,
-    normalized_dir: Path | str,
-    image_paths: dict[str, Path],
-) -> dict[str, np.ndarray]:
-    """A model's input images by id: the prepared ones in ``normalized_dir`` when they were
-    normalised as the model was trained (``prepared_with == trained_with``), else the source
-    images of ``image_paths`` normalised the model's way (a model of a dataset version with
-    its own ``normalize``, or a shipped one trained otherwise)."""
-    ids = sorted(image_paths)
-    if trained_with == prepared_with:
-        return load_normalized(normalized_dir, ids)
-    log.info("normalising %d images as the model was trained: %s", len(ids), trained_with)
-    return {i: normalize_image(read_image(image_paths[i]), trained_with)[0] for i in ids}
-
-
-def load_model(path: Path | str, device: torch.device) -> SegmentationNet:
-    """The network of a checkpoint (:func:`read_checkpoint`), in eval mode on ``device``."""
-    return network_of(read_checkpoint(path), path, device)
-
-
-def network_of(payload: dict, path: Path | str, device: torch.device) -> SegmentationNet:
-    """The network of a checkpoint's payload read from ``path``, in eval mode on ``device``."""
-    try:
-        # the checkpoint holds every weight: do not read the encoder's initial weights again
-        model = build_model(replace(ModelConfig(**payload["net"]), encoder_weights=None))
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, KeyError, RuntimeError, NucsegInputError) as error:
-        raise NucsegInputError(
-            f"{path}: the weights do not fit the network the checkpoint describes "
-            f"({str(error)[:160]}); it was written by other code or edited"
-        ) from None
-    return channels_last(model.to(device).eval())
 
 
 def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
@@ -333,94 +243,3 @@ def _predict_native(model, image: np.ndarray, device, config: PredictConfig) -> 
             total[(slice(None), *window)] += prob * weights
             weight_sum[window] += weights
     return (total / weight_sum)[:, :height, :width]
-
-
-def shard_ids(ids: list[str], shard: int, n_shards: int) -> list[str]:
-    """The ids of shard ``shard`` of ``n_shards``: every ``n_shards``-th of the sorted ids."""
-    return sorted(ids)[shard::n_shards]
-
-
-def predict_shard(
-    model_path: Path | str,
-    manifest_path: Path | str,
-    normalized_dir: Path | str,
-    out_path: Path | str,
-    *,
-    shard: int,
-    n_shards: int,
-    test_roots: list[Path | str],
-    prepared_with: NormalizeConfig = NormalizeConfig(),
-    config: PredictConfig = PredictConfig(),
-    threads: int = 1,
-    device: str = "auto",
-) -> None:
-    """Predict one shard of a prepared test set (its stage1_test folders ``test_roots``,
-    normalised ``prepared_with`` into ``normalized_dir``); write float16 ``K x H x W`` maps
-    keyed by image id.  A model trained with another normalisation gets the source images
-    normalised its way (:func:`inputs_as_trained`)."""
-
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    payload = read_checkpoint(model_path)
-    model = network_of(payload, model_path, torch_device)
-    ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
-    start = time.perf_counter()
-    entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
-    sources = {e.image_id: e.image_path for e in entries}
-    images = inputs_as_trained(
-        checkpoint_normalization(payload, model_path),
-        prepared_with,
-        normalized_dir,
-        {i: sources[i] for i in ids},
-    )
-    maps = {
-        i: predict_probability(model, images[i], torch_device, config).astype(np.float16)
-        for i in ids
-    }
-    save_arrays(out_path, maps)
-    log.info(
-        "shard %d/%d: %d images, %d views, %.1f s",
-        shard,
-        n_shards,
-        len(ids),
-        len(config.views),
-        time.perf_counter() - start,
-    )
-
-
-def predict_validation(
-    model_path: Path | str,
-    fold_dir: Path | str,
-    out_path: Path | str,
-    *,
-    prepared_with: NormalizeConfig = NormalizeConfig(),
-    config: PredictConfig = PredictConfig(),
-    threads: int = 1,
-    device: str = "auto",
-) -> None:
-    """Predict the validation images of a fold (normalised ``prepared_with``) with one
-    checkpoint, as at test time; write float16 ``K x H x W`` maps keyed by image id (every
-    tuning of that model reads them)."""
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    payload = read_checkpoint(model_path)
-    model = network_of(payload, model_path, torch_device)
-    valid = Path(fold_dir) / "valid"
-    images = inputs_as_trained(
-        checkpoint_normalization(payload, model_path),
-        prepared_with,
-        valid / "normalized",
-        {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")},
-    )
-    start, maps = time.perf_counter(), {}
-    for done, (image_id, image) in enumerate(images.items(), start=1):
-        maps[image_id] = predict_probability(model, image, torch_device, config)
-        maps[image_id] = maps[image_id].astype(np.float16)
-        if done % max(1, len(images) // 10) == 0 or done == len(images):
-            log.info(
-                "predicted %d/%d validation images in %.1f s",
-                done,
-                len(images),
-                time.perf_counter() - start,
-            )
-    save_arrays(out_path, maps)

@@ -26,19 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.ensemble import weighted_mean
 from nucseg.errors import NucsegInputError
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
-from nucseg.predict import (
-    PredictConfig,
-    checkpoint_normalization,
-    network_of,
-    predict_probability,
-    read_checkpoint,
-    select_device,
-)
+from nucseg.predict import PredictConfig, predict_probability
 
 log = logging.getLogger(__name__)
 

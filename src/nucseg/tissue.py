@@ -19,11 +19,12 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage as ndi
 
+from nucseg.checkpoints import load_model, select_device
 from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_image, read_palette_indices, to_rgb8
-from nucseg.predict import load_model, predict_probability, select_device
+from nucseg.predict import predict_probability
 from nucseg.train import TrainData, ValidationScore
 
 CLASSES = ("background", "stroma", "tumour", "necrosis")

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from nucseg.augment import AugmentConfig, augment_batch, sample_crops
+from nucseg.checkpoints import read_checkpoint, save_checkpoint, select_device
 from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
@@ -47,7 +48,7 @@ from nucseg.normalize import NormalizeConfig
 from nucseg.plots import plot_learning_curve
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.precision import autocast, autocast_dtype, channels_last, precision_name
-from nucseg.predict import pad_to_multiple, read_checkpoint, save_checkpoint, select_device
+from nucseg.predict import pad_to_multiple
 from nucseg.targets import TARGET_CHANNELS
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Post-processing thresholds tuned on a validation fold.
 
 Each model predicts the validation images of a materialised fold once
-(:func:`nucseg.predict.predict_validation`, rule ``predict_validation``); a model or
+(:func:`nucseg.prediction_jobs.predict_validation`, rule ``predict_validation``); a model or
 ensemble averages its members' maps as at test time and a grid search over
 :class:`PostprocessConfig` fields picks the combination with the highest DSB score,
 averaged per category first and then over categories (so 16 crops of one histology tile do
@@ -209,7 +209,7 @@ def tune_thresholds(
     threads: int = 1,
 ) -> dict:
     """Tune the post-processing of one model or ensemble on a fold's validation images
-    from its members' validation maps (:func:`nucseg.predict.predict_validation`); write
+    from its members' validation maps (:func:`nucseg.prediction_jobs.predict_validation`); write
     ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
     scores category-balanced (:func:`balanced_mean`) when ``categories`` are given."""
     _, labels = load_validation(fold_dir)

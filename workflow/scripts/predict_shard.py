@@ -1,7 +1,8 @@
 """Predict one shard of the test images with one model."""
 
 from nucseg.normalize import NormalizeConfig
-from nucseg.predict import PredictConfig, predict_shard
+from nucseg.predict import PredictConfig
+from nucseg.prediction_jobs import predict_shard
 from nucseg.scripting import run_script
 
 

@@ -1,7 +1,8 @@
 """Predict the validation images of a fold with one model checkpoint."""
 
 from nucseg.normalize import NormalizeConfig
-from nucseg.predict import PredictConfig, predict_validation
+from nucseg.predict import PredictConfig
+from nucseg.prediction_jobs import predict_validation
 from nucseg.scripting import run_script
 
 
