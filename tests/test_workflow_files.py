@@ -85,3 +85,57 @@ def test_config_files_validate_against_the_schema(config_file):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     update_config(config, yaml.safe_load(config_file.read_text()))
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+
+
+def _config_classes():
+    """(schema path, dataclass, schema keys that are the DAG's, schema key -> field name)."""
+    from nucseg.augment import AugmentConfig
+    from nucseg.losses import LossConfig
+    from nucseg.models import ModelConfig
+    from nucseg.nerve import NerveDecision
+    from nucseg.normalize import NormalizeConfig
+    from nucseg.postprocess import PostprocessConfig
+    from nucseg.predict import PredictConfig
+    from nucseg.targets import TargetConfig
+    from nucseg.train import TrainConfig
+
+    model = "models/additionalProperties/properties"
+    return [
+        (f"{model}/train", TrainConfig, (), {}),
+        (f"{model}/net", ModelConfig, (), {}),
+        (f"{model}/loss", LossConfig, (), {}),
+        (f"{model}/augment", AugmentConfig, (), {}),
+        ("postprocess", PostprocessConfig, ("tune", "grid"), {}),
+        ("predict", PredictConfig, ("shards", "keep_maps"), {"tta_views": "views"}),
+        ("normalize", NormalizeConfig, (), {}),
+        ("targets", TargetConfig, (), {}),
+        ("nerve/properties/decision", NerveDecision, (), {}),
+    ]
+
+
+@pytest.mark.parametrize("path, cls, dag_keys, renamed", _config_classes(), ids=lambda x: str(x))
+def test_schema_defaults_are_the_dataclass_defaults(path, cls, dag_keys, renamed):
+    """One set of defaults: the schema fills the config with them (rules and scripts read
+    the config without defaults of their own) and they equal the library's dataclasses, so
+    the workflow and the Python API do the same thing when a key is left out."""
+    import dataclasses
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    node = schema["properties"]
+    for part in path.split("/"):
+        node = node[part]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, prop in node["properties"].items():
+        if key in dag_keys:
+            continue
+        field = fields.get(renamed.get(key, key))
+        assert field is not None, f"{path}.{key} is not a field of {cls.__name__}"
+        if field.default_factory is not dataclasses.MISSING:
+            default = field.default_factory()
+        else:
+            default = field.default
+        if default is None or default is dataclasses.MISSING:
+            assert "default" not in prop, f"{path}.{key}"
+            continue
+        expected = list(default) if isinstance(default, tuple) else default
+        assert prop.get("default") == expected, f"{path}.{key}: schema vs {cls.__name__}"

@@ -43,13 +43,13 @@ def _check_references():
             raise WorkflowError(
                 f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'"
             )
-        n_folds = config["datasets"][spec["dataset"]].get("cv", {}).get("folds", 1)
-        if spec.get("fold", 0) >= n_folds:
+        n_folds = config["datasets"][spec["dataset"]]["cv"]["folds"]
+        if spec["fold"] >= n_folds:
             raise WorkflowError(
                 f"config: models.{model}.fold is {spec['fold']} but dataset {spec['dataset']} has {n_folds} fold(s)"
             )
     for ensemble, spec in ENTRIES.items():
-        if spec.get("method", "mean") == "vote" or len(spec["models"]) > 1:
+        if spec["method"] == "vote" or len(spec["models"]) > 1:
             if not any(
                 "dataset" in config["models"][m.removesuffix(".last")]
                 for m in spec["models"]
@@ -107,7 +107,10 @@ SOLUTIONS = (
 # What gets predicted, post-processed, submitted and scored: every model alone, and every
 # ensemble of config.
 ENTRIES = {
-    **{name: {"models": [name], "weights": [1.0]} for name in config["models"]},
+    **{
+        name: {"models": [name], "weights": [1.0], "method": "mean"}
+        for name in config["models"]
+    },
     **config["ensembles"],
 }
 
@@ -171,7 +174,7 @@ def version_normalize(version):
 def model_fold_dir(model):
     """The materialised fold folder a model trains on."""
     spec = config["models"][model]
-    return f"results/datasets/{spec['dataset']}/folds/{spec.get('fold', 0)}"
+    return f"results/datasets/{spec['dataset']}/folds/{spec['fold']}"
 
 
 def model_manifest(model):
@@ -185,7 +188,7 @@ def fold_dir_of(wildcards):
 
 def keep_or_temp(path):
     """Per-model probability maps are temporary unless predict.keep_maps asks to keep them."""
-    return path if config["predict"].get("keep_maps", False) else temp(path)
+    return path if config["predict"]["keep_maps"] else temp(path)
 
 
 def model_params(wildcards):
@@ -260,12 +263,12 @@ def tuning_inputs(wildcards):
         wildcards.ensemble not in config["models"]
         and len(members) == 1
         and member_checkpoint(members[0])[1] == "model"
-        and spec.get("method", "mean") == "mean"
+        and spec["method"] == "mean"
     ):
         return {"reuse": f"results/thresholds/{members[0]}.json"}
     model = first_member_model(wildcards)
     spec = config["models"][model]
-    version, fold = spec["dataset"], spec.get("fold", 0)
+    version, fold = spec["dataset"], spec["fold"]
     return {
         "maps": [
             "results/validation/{}/{}-{}-{}.npz".format(
@@ -289,7 +292,7 @@ def ensemble_weights(wildcards):
 
 def tuned_thresholds(wildcards):
     """The thresholds file of an ensemble when postprocess.tune is on, else nothing."""
-    if config["postprocess"].get("tune", True):
+    if config["postprocess"]["tune"]:
         return f"results/thresholds/{wildcards.ensemble}.json"
     return []
 
@@ -304,6 +307,6 @@ def all_outputs():
     outputs.append("results/benchmarks.tsv")
     if SOLUTIONS:
         outputs += ["results/scores.tsv", "results/report/scores.html"]
-    if config["postprocess"].get("tune", True):
+    if config["postprocess"]["tune"]:
         outputs.append("results/validation_scores.tsv")
     return outputs

@@ -145,7 +145,7 @@ rule materialize_fold:
     conda:
         "../../envs/data.yaml"
     params:
-        cv=lambda wc: config["datasets"][wc.version].get("cv", {}),
+        cv=lambda wc: config["datasets"][wc.version]["cv"],
         fold=lambda wc: int(wc.fold),
     script:
         "../scripts/materialize_fold.py"

@@ -58,8 +58,8 @@ rule nerve_prepare:
         "../../envs/torch.yaml"
     params:
         size=NERVE["input_size"],
-        valid_fraction=NERVE.get("valid_fraction", 0.2),
-        seed=NERVE.get("split_seed", 0),
+        valid_fraction=NERVE["valid_fraction"],
+        seed=NERVE["split_seed"],
     script:
         "../scripts/nerve_prepare.py"
 
@@ -89,7 +89,7 @@ rule nerve_train:
         "results/benchmarks/nerve_train.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: NERVE.get("threads", 2)
+    threads: NERVE["threads"]
     resources:
         gpu=1,
     params:
@@ -113,7 +113,7 @@ rule nerve_predict:
         "results/benchmarks/nerve_predict.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: NERVE.get("threads", 2)
+    threads: NERVE["threads"]
     resources:
         gpu=1,
     params:

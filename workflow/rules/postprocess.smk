@@ -12,7 +12,7 @@ rule ensemble_shard:
         "../../envs/data.yaml"
     params:
         weights=ensemble_weights,
-        vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
+        vote=lambda wc: ENTRIES[wc.ensemble]["method"] == "vote",
     script:
         "../scripts/ensemble_shard.py"
 
@@ -60,7 +60,7 @@ rule tune_thresholds:
     threads: 2
     params:
         weights=ensemble_weights,
-        vote=lambda wc: ENTRIES[wc.ensemble].get("method", "mean") == "vote",
+        vote=lambda wc: ENTRIES[wc.ensemble]["method"] == "vote",
         postprocess=config["postprocess"],
         fixed=fixed_thresholds,
     script:

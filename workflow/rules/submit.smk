@@ -25,9 +25,7 @@ rule final_submission:
         submission=f"results/submissions/{config['submission']}.csv",
         scores="results/scores.tsv" if SOLUTIONS else [],
         validation_scores=(
-            "results/validation_scores.tsv"
-            if config["postprocess"].get("tune", True)
-            else []
+            "results/validation_scores.tsv" if config["postprocess"]["tune"] else []
         ),
         overlays=f"results/overlays/{config['submission']}",
         measurements=f"results/measurements/{config['submission']}.csv",
@@ -156,9 +154,7 @@ rule tables_page:
     """Validation scores, dataset statistics and job benchmarks as HTML tables."""
     input:
         validation=(
-            "results/validation_scores.tsv"
-            if config["postprocess"].get("tune", True)
-            else []
+            "results/validation_scores.tsv" if config["postprocess"]["tune"] else []
         ),
         stats=expand("results/datasets/{version}/stats.tsv", version=TRAINED_VERSIONS),
         benchmarks="results/benchmarks.tsv",

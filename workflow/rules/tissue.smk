@@ -35,8 +35,8 @@ rule tissue_prepare:
     conda:
         "../../envs/torch.yaml"
     params:
-        test_fraction=TISSUE.get("test_fraction", 0.2),
-        seed=TISSUE.get("split_seed", 0),
+        test_fraction=TISSUE["test_fraction"],
+        seed=TISSUE["split_seed"],
     script:
         "../scripts/tissue_prepare.py"
 
@@ -65,7 +65,7 @@ rule tissue_train:
         "results/benchmarks/tissue_train.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: TISSUE.get("threads", 2)
+    threads: TISSUE["threads"]
     resources:
         gpu=1,
     params:
@@ -100,10 +100,10 @@ rule tissue_evaluate:
         "results/benchmarks/tissue_evaluate.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: TISSUE.get("threads", 2)
+    threads: TISSUE["threads"]
     resources:
         gpu=1,
     params:
-        device=TISSUE["train_settings"].get("device", "auto"),
+        device=TISSUE["train_settings"]["device"],
     script:
         "../scripts/tissue_evaluate.py"

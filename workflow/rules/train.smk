@@ -27,7 +27,7 @@ rule train_model:
         model="|".join(TRAINED) or "(?!)",
     conda:
         "../../envs/torch.yaml"
-    threads: lambda wc: config["models"][wc.model].get("threads", 2)
+    threads: lambda wc: config["models"][wc.model]["threads"]
     resources:
         gpu=1,
     params:

@@ -13,11 +13,11 @@ def main(snakemake):
     manifest = read_manifest(snakemake.input.manifest)
     sides = fold_sides(
         manifest,
-        folds=cv.get("folds", 1),
+        folds=cv["folds"],
         fold=snakemake.params.fold,
-        valid_fraction=cv.get("valid_fraction", 0.15),
-        seed=cv.get("seed", 0),
-        group=cv.get("group", "origin"),
+        valid_fraction=cv["valid_fraction"],
+        seed=cv["seed"],
+        group=cv["group"],
     )
     counts = materialize_fold(
         Path(snakemake.input.manifest).parent, manifest, sides, snakemake.output[0]

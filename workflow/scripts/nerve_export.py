@@ -8,14 +8,14 @@ from nucseg.scripting import run_script
 
 def main(snakemake):
     spec = snakemake.params.spec
-    export = spec.get("export", {})
+    export = spec["export"]
     export_nerve_model(
         Path(snakemake.input.model).parent,
         snakemake.input.scores or None,
         snakemake.output[0],
         spec,
-        name=export.get("name", "nerve"),
-        data=export.get("data", "Generated ultrasound (nucseg.nerve's generator)."),
+        name=export["name"],
+        data=export["data"],
     )
 
 

@@ -14,8 +14,8 @@ def main(snakemake):
         snakemake.input.test,
         tuple(spec["input_size"]),
         read_decision(snakemake.input.decision),
-        hflip=spec.get("hflip_tta", True),
-        device=spec["train_settings"].get("device", "auto"),
+        hflip=spec["hflip_tta"],
+        device=spec["train_settings"]["device"],
     )
     write_nerve_submission(masks, snakemake.output[0])
 

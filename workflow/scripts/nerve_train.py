@@ -21,7 +21,7 @@ def main(snakemake):
     spec, out = snakemake.params.spec, snakemake.output
     arrays = load_arrays(snakemake.input.arrays)
     split = pd.read_csv(snakemake.input.split, sep="\t")
-    default = NerveDecision(**spec.get("decision", {}))
+    default = NerveDecision(**spec["decision"])
     train_model(
         train_data(arrays, split),
         ModelConfig(**spec["net"]),
@@ -38,8 +38,8 @@ def main(snakemake):
         arrays,
         split,
         default,
-        hflip=spec.get("hflip_tta", True),
-        device=spec["train_settings"].get("device", "auto"),
+        hflip=spec["hflip_tta"],
+        device=spec["train_settings"]["device"],
     )
     write_decision(decision, scores, out.decision)
 

@@ -18,8 +18,8 @@ def main(snakemake):
         train_data(
             load_arrays(snakemake.input.arrays),
             split,
-            spec.get("valid_fraction", 0.15),
-            spec.get("split_seed", 0),
+            spec["valid_fraction"],
+            spec["split_seed"],
         ),
         ModelConfig(**spec["net"]),
         TrainConfig(**spec["train_settings"]),
