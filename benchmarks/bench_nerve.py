@@ -24,15 +24,14 @@ from nucseg.checkpoints import save_checkpoint
 from nucseg.models import ModelConfig, build_model
 from nucseg.nerve import (
     NerveDecision,
-    NerveSynthConfig,
     export_nerve_model,
     load_nerve_folder,
     read_nerve_submission,
     score_nerve,
     shapes_of_test_images,
     write_decision,
-    write_nerve_dataset,
 )
+from nucseg.synth.ultrasound import NerveSynthConfig, write_nerve_dataset
 
 
 def measure(models: list[Path], test: Path, solution: Path) -> None:

@@ -38,7 +38,7 @@ from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.predict import PredictConfig, predict_probability
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
 
 

@@ -9,7 +9,8 @@ Sets (from ``--realdata``, the shared real data):
 - ``coelho``, ``gbm40``: the outside evaluation sets (fluorescence from another lab, H&E
   of another organ and hospital), never trained on;
 - ``coelho16``, ``ctc16``: those 8-bit images as a 16-bit camera records them (offset
-  33,000, 4 electrons per gray level, shot and read noise: :func:`nucseg.synth.camera_frame`).
+  33,000, 4 electrons per gray level, shot and read noise:
+  :func:`nucseg.synth.nuclei.camera_frame`).
 
 Each image is normalised as recorded in the checkpoint, predicted (TTA views, scales,
 precision), separated with the model's ``thresholds.json`` and scored (DSB2018 metric); the
@@ -49,7 +50,7 @@ from nucseg.predict import (
     resize_maps,
 )
 from nucseg.segmenter import diameter_scale, folder_predict_settings, predict_config
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 CPU = torch.device("cpu")
 SETS = {  # name: (format, folder under --realdata, only the held-out side of a split, camera)

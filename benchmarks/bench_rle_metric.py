@@ -19,7 +19,7 @@ from timing import best_of
 
 from nucseg.metrics import DSB_THRESHOLDS, dsb_score
 from nucseg.rle import encode_labels
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 
 def rle_per_mask_loop(labels: np.ndarray) -> list[str]:

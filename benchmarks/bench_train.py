@@ -25,7 +25,7 @@ from nucseg.augment import AugmentConfig, augment_batch, sample_crops
 from nucseg.losses import LossConfig, segmentation_loss
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.precision import autocast, autocast_dtype, channels_last, precision_name
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import TrainConfig, TrainPaths, load_train_data, target_indices, train_model
 

@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from nucseg.io.arrays import load_arrays
 from nucseg.metrics import dsb_score
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.tuning import DEFAULT_GRID, grid_configs, load_validation, score_table
 

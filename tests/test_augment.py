@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nucseg.augment import NO_AUGMENTATION, AugmentConfig, augment_batch, dihedral, sample_crops
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 GEOMETRY_ONLY = AugmentConfig(
     gamma=0, contrast=0, brightness=0, channel_shuffle=False, noise=0, speckle=0

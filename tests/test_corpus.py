@@ -26,7 +26,7 @@ import tifffile
 from PIL import Image
 
 from nucseg.datasets import read_manifest
-from nucseg.synth import write_ctc, write_monuseg
+from nucseg.synth.nuclei import write_ctc, write_monuseg
 
 NUCSEG = [sys.executable, "-m", "nucseg.cli"]
 SHAPE = (32, 40)

@@ -10,7 +10,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.folds import holdout_split
 from nucseg.io.images import read_tiff
 from nucseg.normalize import NormalizeConfig
-from nucseg.synth import write_demo_sources
+from nucseg.synth.nuclei import write_demo_sources
 
 
 @settings(max_examples=40, deadline=None)

@@ -7,7 +7,7 @@ from nucseg.io.images import read_image, write_png, write_tiff
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
 from nucseg.submission import write_submission
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 
 def _folder_set(root, n=3):

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from nucseg.crops import crop_image, crop_starts
 from nucseg.datasets import SourceSpec, normalize_dataset, write_targets
-from nucseg.folds import assign_folds, fold_sides, materialize_fold
+from nucseg.folds import assign_folds, fold_sides, held_out_names, materialize_fold
 from nucseg.io.images import read_channels, read_tiff
 from nucseg.normalize import NormalizeConfig
-from nucseg.synth import write_ctc, write_demo_sources, write_monuseg
+from nucseg.synth.nuclei import write_ctc, write_demo_sources, write_monuseg
 from nucseg.targets import TargetConfig
 
 
@@ -152,3 +152,25 @@ def test_assembled_crops_never_put_one_origin_on_both_sides(
     assert set(sides) == {"train", "valid"}
     sides_per_origin = mixed_version.assign(side=sides.to_numpy()).groupby("origin").side
     assert (sides_per_origin.nunique() == 1).all()
+
+
+@given(
+    st.lists(st.sampled_from(["nerve", "empty", "tissue"]), min_size=1, max_size=40),
+    st.floats(0.0, 0.9),
+    st.integers(0, 5),
+)
+@settings(max_examples=60, deadline=None)
+def test_held_out_names_take_a_share_of_every_stratum_and_never_all(strata, fraction, seed):
+    """The hold-out all three tasks split with (nerve images by presence, tissue tiles,
+    nuclei groups by category): each stratum gives round(fraction * n) names, at least one
+    of two or more when fraction > 0, never its last; the same seed draws the same names."""
+    series = pd.Series(strata, index=[f"name{i:02d}" for i in range(len(strata))])
+    held = held_out_names(series, fraction, seed)
+    assert held == held_out_names(series.sample(frac=1, random_state=1), fraction, seed)
+    for _stratum, members in series.groupby(series):
+        taken = len(held & set(members.index))
+        n = len(members)
+        expected = round(fraction * n)
+        if fraction > 0 and n >= 2:
+            expected = max(1, min(expected, n - 1))
+        assert taken == expected

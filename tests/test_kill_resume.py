@@ -23,7 +23,7 @@ import io, logging, os, signal, sys
 import torch
 from nucseg.models import ModelConfig
 from nucseg.normalize import normalize_image
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import TrainConfig, TrainData, TrainPaths, target_indices, train_model
 

@@ -10,7 +10,7 @@ import torch
 from nucseg.checkpoints import save_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 napari = pytest.importorskip("napari", reason="napari is not installed (pip install '.[napari]')")

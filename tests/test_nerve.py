@@ -9,18 +9,16 @@ from PIL import Image
 from nucseg.augment import NO_AUGMENTATION, augment_batch
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image, write_tiff
-from nucseg.io.ultrasound import write_nerve_layout
+from nucseg.io.ultrasound import list_train, write_nerve_layout
 from nucseg.losses import LossConfig
+from nucseg.metrics import dice
 from nucseg.models import ModelConfig
 from nucseg.nerve import (
     NerveDecision,
-    NerveSynthConfig,
     decide,
-    dice,
     dice_validation,
     export_nerve_model,
     full_size_masks,
-    list_train,
     load_nerve_folder,
     predict_folder,
     prepare_train,
@@ -32,9 +30,9 @@ from nucseg.nerve import (
     tune_decision,
     tune_on_validation,
     write_decision,
-    write_nerve_dataset,
     write_nerve_submission,
 )
+from nucseg.synth.ultrasound import NerveSynthConfig, write_nerve_dataset
 from nucseg.train import TrainConfig, TrainPaths, train_model
 
 SMALL = NerveSynthConfig(subjects=3, images_per_subject=4, n_test=4, presence=0.5, seed=1)

@@ -3,7 +3,7 @@ import pytest
 from helpers import build_version
 
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image, percentile_scale
-from nucseg.synth import SynthConfig, camera_frame, generate
+from nucseg.synth.nuclei import SynthConfig, camera_frame, generate
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_normalization_is_described_per_category():
 
 def test_dataset_normalization_reports_stats_per_category(tmp_path):
     from nucseg.datasets import SourceSpec, normalize_dataset
-    from nucseg.synth import write_demo_sources
+    from nucseg.synth.nuclei import write_demo_sources
 
     write_demo_sources(tmp_path / "raw", n_train=6, n_test=1, seed=5, shapes=((48, 48),))
     manifest = build_version(

@@ -11,7 +11,7 @@ from nucseg.postprocess import (
     instances_from_probability,
     random_walker_growth,
 )
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import contact_pixels, semantic_target
 
 

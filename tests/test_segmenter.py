@@ -10,7 +10,7 @@ from nucseg import NucsegInputError, Segmenter
 from nucseg.checkpoints import save_checkpoint
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
-from nucseg.synth import SynthConfig, camera_frame, generate
+from nucseg.synth.nuclei import SynthConfig, camera_frame, generate
 
 REPO = Path(__file__).resolve().parents[1]
 

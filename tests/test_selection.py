@@ -6,7 +6,7 @@ from helpers import build_version
 from nucseg.datasets import SourceSpec
 from nucseg.errors import NucsegInputError
 from nucseg.selection import RowSelector, balance_weights
-from nucseg.synth import write_demo_sources
+from nucseg.synth.nuclei import write_demo_sources
 
 
 def test_selector_rows_match_on_all_their_non_empty_cells(tmp_path):

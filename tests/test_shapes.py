@@ -12,7 +12,7 @@ from skimage.draw import polygon2mask
 
 from nucseg.io.shapes import outlines, write_geojson, write_imagej_rois, write_label_tiff
 from nucseg.measure import measure_nuclei
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image
 from nucseg.io.sources import list_source
 from nucseg.metrics import match_counts
-from nucseg.synth import SynthConfig, generate, write_ctc, write_demo_sources, write_monuseg
+from nucseg.synth.nuclei import SynthConfig, generate, write_ctc, write_demo_sources, write_monuseg
 
 
 def test_monuseg_polygons_rasterise_back_to_the_rendered_nuclei(tmp_path):

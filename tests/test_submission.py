@@ -43,7 +43,7 @@ def test_score_table_counts_nuclei():
 def test_score_command_prints_every_summary_score(tmp_path, capsys):
     from nucseg.cli import main
     from nucseg.io.kaggle import read_solution_csv
-    from nucseg.synth import write_demo_sources
+    from nucseg.synth.nuclei import write_demo_sources
 
     write_demo_sources(tmp_path, n_train=1, n_test=3, seed=4, shapes=((64, 64),))
     truth = read_solution_csv(tmp_path / "stage1_solution.csv")

@@ -5,7 +5,7 @@ import pandas as pd
 
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1, read_mask_labels, read_solution_csv
-from nucseg.synth import KINDS, SynthConfig, generate, write_demo_sources
+from nucseg.synth.nuclei import KINDS, SynthConfig, generate, write_demo_sources
 
 SMALL = {"shapes": ((64, 80), (48, 48)), "shape_weights": (0.5, 0.5)}
 

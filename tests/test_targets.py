@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import (
     TARGET_CHANNELS,
     TargetConfig,

@@ -7,17 +7,12 @@ from PIL import Image
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_palette_indices
+from nucseg.io.tissue import CLASSES
 from nucseg.losses import LossConfig, cross_entropy_loss, multiclass_dice_loss
+from nucseg.metrics import class_scores
 from nucseg.models import ModelConfig, build_model
-from nucseg.tissue import (
-    TissueSynthConfig,
-    class_scores,
-    miou_validation,
-    one_hot,
-    prepare,
-    train_data,
-    write_tissue_dataset,
-)
+from nucseg.synth.tissue import TissueSynthConfig, write_tissue_dataset
+from nucseg.tissue import miou_validation, one_hot, prepare, train_data
 from nucseg.train import TrainConfig, TrainPaths, train_model
 
 
@@ -53,7 +48,7 @@ def test_annotation_must_be_a_palette_png_with_known_classes(tmp_path):
 def test_class_scores_by_hand():
     truth = np.array([[0, 0, 1, 1], [2, 2, 2, 3]])
     guess = np.array([[0, 1, 1, 1], [2, 2, 0, 0]])
-    table = class_scores(truth, guess).set_index("class")
+    table = class_scores(truth, guess, CLASSES).set_index("class")
     assert table.dice["background"] == pytest.approx(2 * 1 / (2 + 3), abs=1e-5)
     assert table.iou["stroma"] == pytest.approx(2 / 3, abs=1e-5)
     assert table.dice["tumour"] == pytest.approx(2 * 2 / (3 + 2), abs=1e-5)

@@ -9,7 +9,7 @@ from nucseg.checkpoints import save_checkpoint
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
 from nucseg.train import (
     TrainConfig,

@@ -10,7 +10,7 @@ from nucseg import tuning
 from nucseg.errors import NucsegInputError
 from nucseg.metrics import dsb_score
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
-from nucseg.synth import SynthConfig, generate
+from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import semantic_target
 from nucseg.tuning import balanced_mean, grid_search, image_scores
 

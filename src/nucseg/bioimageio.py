@@ -325,9 +325,9 @@ def export_bioimageio(
 
 
 def generated_test_image() -> np.ndarray:
-    """A generated fluorescence image (nucseg.synth, seeded) for packages exported without
+    """A generated fluorescence image (nucseg.synth.nuclei, seeded) for packages exported without
     a test image."""
-    from nucseg.synth import SynthConfig, generate
+    from nucseg.synth.nuclei import SynthConfig, generate
 
     config = SynthConfig(
         n_images=1, seed=7, kind_weights=(1, 0, 0), shapes=((256, 256),), shape_weights=(1.0,)

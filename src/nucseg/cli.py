@@ -83,7 +83,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from nucseg.synth import write_demo_sources
+    from nucseg.synth.nuclei import write_demo_sources
 
     write_demo_sources(Path(args.out_dir), n_train=args.train, n_test=args.test, seed=args.seed)
 

@@ -6,7 +6,7 @@ sources in any reader format (:mod:`nucseg.io.sources`) that no dataset version 
 scored the way ``nucseg predict`` runs the model: each image normalised as the checkpoint
 records, predicted with the model's prediction settings, separated with its thresholds.
 ``camera: true`` first turns a set's 8-bit images into the frames a 16-bit camera would
-record (:func:`nucseg.synth.camera_frame`), a check of bit-depth-true normalisation.
+record (:func:`nucseg.synth.nuclei.camera_frame`), a check of bit-depth-true normalisation.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
 from nucseg.predict import PredictConfig, predict_probability
-from nucseg.synth import camera_frame
+from nucseg.synth.nuclei import camera_frame
 
 
 @dataclass(frozen=True)

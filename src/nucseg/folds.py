@@ -59,17 +59,27 @@ def holdout_split(
     ``round(valid_fraction * n_groups)`` groups to validation (at least one when it has two
     or more groups and ``valid_fraction > 0``).
     """
-    rng = np.random.default_rng(seed)
     groups = manifest.groupby(group, sort=True)["category"].first()
-    valid_groups: set[str] = set()
-    for _category, members in groups.groupby(groups, sort=True):
-        names = members.index.to_numpy()
-        n_valid = int(round(valid_fraction * names.size))
-        if valid_fraction > 0 and names.size >= 2:
-            n_valid = max(1, min(n_valid, names.size - 1))
-        valid_groups.update(rng.permutation(names)[:n_valid].tolist())
-    is_valid = manifest[group].isin(valid_groups)
+    is_valid = manifest[group].isin(held_out_names(groups, valid_fraction, seed))
     return manifest.loc[~is_valid, "id"].tolist(), manifest.loc[is_valid, "id"].tolist()
+
+
+def held_out_names(strata: pd.Series, fraction: float, seed: int) -> set:
+    """The names (the index of ``strata``, whose values are their strata) a seeded hold-out
+    of ``fraction`` takes: ``round(fraction * n)`` of each stratum's ``n`` names, at least
+    one when the stratum has two or more and ``fraction > 0``, never all of them. What
+    every split of the three tasks draws (nuclei groups by category, nerve images by
+    presence, tissue tiles)."""
+    rng = np.random.default_rng(seed)
+    strata = strata.sort_index()
+    held: set = set()
+    for _stratum, members in strata.groupby(strata, sort=True):
+        names = members.index.to_numpy()
+        n_held = int(round(fraction * names.size))
+        if fraction > 0 and names.size >= 2:
+            n_held = max(1, min(n_held, names.size - 1))
+        held.update(rng.permutation(names)[:n_held].tolist())
+    return held
 
 
 def fold_sides(

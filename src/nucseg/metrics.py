@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 DSB_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 
@@ -133,3 +134,46 @@ def instance_scores(true_labels: np.ndarray, pred_labels: np.ndarray) -> dict[st
         "f1_50": float(counts.tp[0] / half) if half else 1.0,
         "pq": float(ious.sum() / half) if half else 1.0,
     }
+
+
+def dice(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Dice coefficient of two boolean masks; 1 when both are empty (the rule of the Kaggle
+    2016 nerve competition)."""
+    total = int(truth.sum()) + int(predicted.sum())
+    if total == 0:
+        return 1.0
+    return 2.0 * int(np.logical_and(truth, predicted).sum()) / total
+
+
+def class_scores(
+    truth: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per-class Dice and IoU over all pixels of the given class maps (any shape, values
+    indexing ``classes``), plus the pixel counts; a class absent from both scores NaN. A
+    final ``mean`` row averages the classes."""
+    n_classes = len(classes)
+    truth, predicted = np.asarray(truth).ravel(), np.asarray(predicted).ravel()
+    pairs = np.bincount(truth.astype(np.int64) * n_classes + predicted, minlength=n_classes**2)
+    confusion = pairs.reshape(n_classes, n_classes)
+    intersection = np.diag(confusion).astype(float)
+    true_count, predicted_count = confusion.sum(1), confusion.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = 2 * intersection / (true_count + predicted_count)
+        iou = intersection / (true_count + predicted_count - intersection)
+    table = pd.DataFrame(
+        {
+            "class": list(classes),
+            "dice": dice,
+            "iou": iou,
+            "true_pixels": true_count,
+            "predicted_pixels": predicted_count,
+        }
+    )
+    mean = {
+        "class": "mean",
+        "dice": np.nanmean(dice),
+        "iou": np.nanmean(iou),
+        "true_pixels": true_count.sum(),
+        "predicted_pixels": predicted_count.sum(),
+    }
+    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True).round(5)

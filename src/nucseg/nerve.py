@@ -15,7 +15,6 @@ head: no nerve unless the presence probability and the area both pass their thre
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +23,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy import ndimage as ndi
 
 from nucseg.checkpoints import load_model, select_device
 from nucseg.errors import NucsegInputError
-from nucseg.folds import holdout_split
+from nucseg.folds import held_out_names
 from nucseg.io.atomic import atomic_directory, atomic_path
-from nucseg.io.images import binary_mask, read_image, write_tiff
+from nucseg.io.ultrasound import list_test, list_train, read_gray, read_mask
+from nucseg.metrics import dice
 from nucseg.models import ModelConfig, SegmentationNet, build_model, count_parameters
 from nucseg.normalize import percentile_scale
 from nucseg.predict import predict_with_presence
@@ -38,180 +37,6 @@ from nucseg.rle import decode_rle, encode_mask
 from nucseg.train import TrainData, ValidationScore
 
 IMAGE_SHAPE = (420, 580)
-_TRAIN_NAME = re.compile(r"^(\d+)_(\d+)\.tif$")
-_TEST_NAME = re.compile(r"^(\d+)\.tif$")
-
-
-# --- synthetic data in the Kaggle layout ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NerveSynthConfig:
-    """Generated ultrasound: ``subjects`` x ``images_per_subject`` training images and
-    ``n_test`` test images of other subjects; a nerve in a fraction ``presence`` of them."""
-
-    subjects: int = 10
-    images_per_subject: int = 12
-    n_test: int = 30
-    presence: float = 0.45
-    seed: int = 7
-    shape: tuple[int, int] = IMAGE_SHAPE
-
-
-def _smooth_noise(rng, shape, sigma) -> np.ndarray:
-    field = ndi.gaussian_filter(rng.standard_normal(shape), sigma)
-    return field / (field.std() + 1e-9)
-
-
-def _ellipse(shape, center, axes, angle, wobble) -> np.ndarray:
-    """Boolean ellipse with a smoothly wobbling outline (``wobble``: relative radius noise)."""
-    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
-    dy, dx = rows - center[0], cols - center[1]
-    cos, sin = np.cos(angle), np.sin(angle)
-    u, v = (dx * cos + dy * sin) / axes[0], (-dx * sin + dy * cos) / axes[1]
-    theta = np.arctan2(v, u)
-    radius = 1 + wobble[0] * np.sin(2 * theta + wobble[1]) + wobble[2] * np.sin(3 * theta)
-    return np.hypot(u, v) <= radius
-
-
-def synth_ultrasound(
-    rng: np.random.Generator, anatomy: dict, present: bool, shape=IMAGE_SHAPE
-) -> tuple[np.ndarray, np.ndarray]:
-    """One B-mode-like image (uint8) and its nerve mask (uint8 0/255).
-
-    Tissue echogenicity in layers (skin, fat, muscle with fibres) and smooth variation,
-    multiplied by speckle (the magnitude of laterally-correlated complex noise: Rayleigh),
-    attenuated with depth and log-compressed. A nerve is an elongated, hypoechoic oval with a
-    bright rim and bright fascicle walls; round dark vessels appear with or without one.
-    """
-    height, width = shape
-    rows = np.arange(height, dtype=np.float32)[:, None] / height
-    cols = np.arange(width, dtype=np.float32)[None, :] / width
-    echo = np.full(shape, 0.55, np.float32)
-    for depth, strength in anatomy["layers"]:  # bright interfaces between tissue layers
-        boundary = depth + 0.03 * np.sin(2 * np.pi * (cols * 1.3 + rng.uniform()))
-        echo += strength * np.exp(-(((rows - boundary) / 0.012) ** 2))
-    fibres = ndi.gaussian_filter(rng.standard_normal(shape), (1.0, 9.0))
-    echo += 0.25 * (rows > anatomy["muscle"]) * fibres / (fibres.std() + 1e-9)
-    echo += 0.15 * _smooth_noise(rng, shape, 40)
-    mask = np.zeros(shape, bool)
-    for _ in range(rng.integers(0, 3)):  # vessels: anechoic circles
-        center = (rng.uniform(0.3, 0.9) * height, rng.uniform(0.1, 0.9) * width)
-        radius = rng.uniform(10, 22)
-        vessel = _ellipse(shape, center, (radius, radius * rng.uniform(0.8, 1.0)), 0, (0, 0, 0))
-        echo = np.where(vessel, 0.08, echo)
-    if present:
-        center = np.asarray(anatomy["nerve_center"]) + rng.normal(0, 12, 2)
-        axes = np.asarray(anatomy["nerve_axes"]) * rng.uniform(0.85, 1.15, 2)
-        angle = anatomy["nerve_angle"] + rng.normal(0, 0.1)
-        wobble = (rng.uniform(0, 0.08), rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.05))
-        mask = _ellipse(shape, center, axes, angle, wobble)
-        rim = mask & ~ndi.binary_erosion(mask, iterations=4)
-        fascicles = ndi.gaussian_filter(rng.standard_normal(shape), 2.5) > 0.35
-        echo = np.where(mask, 0.22 + 0.35 * fascicles, echo)
-        echo = np.where(rim, 1.15, echo)
-    echo = np.clip(echo, 0.02, None)
-    speckle = ndi.gaussian_filter(
-        rng.standard_normal(shape), (0.8, 2.2)
-    ) + 1j * ndi.gaussian_filter(rng.standard_normal(shape), (0.8, 2.2))
-    intensity = echo * np.abs(speckle) * np.exp(-1.2 * rows) * anatomy["gain"]
-    image = np.log1p(30 * intensity) / np.log1p(30 * 2.5)
-    image = ndi.gaussian_filter(image, 0.6)
-    return (np.clip(image, 0, 1) * 255).astype(np.uint8), mask.astype(np.uint8) * 255
-
-
-def _anatomy(rng: np.random.Generator, shape) -> dict:
-    """What stays the same across one subject's images."""
-    height, width = shape
-    return {
-        "layers": [(rng.uniform(0.05, 0.12), 0.6), (rng.uniform(0.2, 0.32), 0.45)],
-        "muscle": rng.uniform(0.3, 0.45),
-        "nerve_center": (rng.uniform(0.35, 0.65) * height, rng.uniform(0.3, 0.7) * width),
-        "nerve_axes": (rng.uniform(40, 70), rng.uniform(18, 30)),
-        "nerve_angle": rng.uniform(-0.35, 0.35),
-        "gain": rng.uniform(0.8, 1.2),
-    }
-
-
-def write_nerve_dataset(root: Path | str, config: NerveSynthConfig = NerveSynthConfig()) -> None:
-    """Write ``train/``, ``test/`` and ``test_solution.csv`` (``img,pixels``: the test
-    masks, which the real competition kept secret) under ``root``."""
-    root = Path(root)
-    rng = np.random.default_rng(config.seed)
-    for subject in range(1, config.subjects + 1):
-        anatomy = _anatomy(rng, config.shape)
-        for number in range(1, config.images_per_subject + 1):
-            image, mask = synth_ultrasound(
-                rng, anatomy, rng.uniform() < config.presence, config.shape
-            )
-            write_tiff(image, root / "train" / f"{subject}_{number}.tif")
-            write_tiff(mask, root / "train" / f"{subject}_{number}_mask.tif")
-    solution = {}
-    for number in range(1, config.n_test + 1):
-        if (number - 1) % 6 == 0:  # test subjects: new anatomies, six images each
-            anatomy = _anatomy(rng, config.shape)
-        image, mask = synth_ultrasound(rng, anatomy, rng.uniform() < config.presence, config.shape)
-        write_tiff(image, root / "test" / f"{number}.tif")
-        solution[number] = mask > 0
-    write_nerve_submission(solution, root / "test_solution.csv")
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-def list_train(folder: Path | str) -> pd.DataFrame:
-    """The training pairs of a ``train/`` folder: id (``<subject>_<n>``), subject, image and
-    mask paths, sorted by subject and number. Every image needs its ``_mask.tif``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NucsegInputError(f"{folder}: folder not found (expected <subject>_<n>.tif files)")
-    rows = []
-    for path in sorted(folder.glob("*.tif")):
-        if path.name.endswith("_mask.tif"):
-            if not path.with_name(path.name.replace("_mask.tif", ".tif")).is_file():
-                raise NucsegInputError(f"{path}: mask without its image")
-            continue
-        match = _TRAIN_NAME.match(path.name)
-        if match is None:
-            raise NucsegInputError(f"{path}: expected a name <subject>_<n>.tif")
-        mask = path.with_name(f"{path.stem}_mask.tif")
-        if not mask.is_file():
-            raise NucsegInputError(f"{path}: no {mask.name} beside it")
-        rows.append((path.stem, int(match[1]), int(match[2]), path, mask))
-    if not rows:
-        raise NucsegInputError(f"{folder}: no <subject>_<n>.tif images")
-    table = pd.DataFrame(rows, columns=["id", "subject", "number", "image", "mask"])
-    return table.sort_values(["subject", "number"], ignore_index=True)
-
-
-def list_test(folder: Path | str) -> list[tuple[int, Path]]:
-    """``(n, path)`` of the ``<n>.tif`` images of a ``test/`` folder, by number."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NucsegInputError(f"{folder}: folder not found (expected <n>.tif files)")
-    found = []
-    for path in folder.glob("*.tif"):
-        match = _TEST_NAME.match(path.name)
-        if match is None:
-            raise NucsegInputError(f"{path}: expected a name <n>.tif")
-        found.append((int(match[1]), path))
-    if not found:
-        raise NucsegInputError(f"{folder}: no <n>.tif images")
-    return sorted(found)
-
-
-def read_gray(path: Path) -> np.ndarray:
-    image = read_image(path)
-    if image.ndim != 2:
-        raise NucsegInputError(
-            f"{path}: expected a grayscale image, found {image.shape[2]} channels"
-        )
-    return image
-
-
-def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean mask from a 0/255 (or 0/1) image of ``shape``."""
-    return binary_mask(read_gray(path), shape, path)
 
 
 # --- preparation --------------------------------------------------------------------------
@@ -244,8 +69,8 @@ def prepare_train(
         masks.append(shrink_mask(mask, size))
         full.append(mask)
     table["present"] = [bool(m.any()) for m in full]
-    split = table.assign(origin=table.id, category=np.where(table.present, "nerve", "empty"))
-    _, valid = holdout_split(split, valid_fraction, seed)
+    presence = pd.Series(np.where(table.present, "nerve", "empty"), index=table.id)
+    valid = held_out_names(presence, valid_fraction, seed)
     table["side"] = np.where(table.id.isin(valid), "valid", "train")
     arrays = {"images": np.stack(images), "masks": np.stack(masks), **padded_masks(full)}
     return arrays, table[["id", "subject", "present", "side"]]
@@ -369,14 +194,6 @@ def read_decision(path: Path | str) -> NerveDecision:
         return NerveDecision(**json.loads(Path(path).read_text())["decision"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise NucsegInputError(f"{path}: not a nerve decision file ({error})") from None
-
-
-def dice(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Dice coefficient of two boolean masks; 1 when both are empty (the competition's rule)."""
-    total = int(truth.sum()) + int(predicted.sum())
-    if total == 0:
-        return 1.0
-    return 2.0 * int(np.logical_and(truth, predicted).sum()) / total
 
 
 def write_nerve_submission(masks: dict[int, np.ndarray], path: Path | str) -> None:

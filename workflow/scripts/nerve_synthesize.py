@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from nucseg.nerve import NerveSynthConfig, write_nerve_dataset
 from nucseg.scripting import run_script
+from nucseg.synth.ultrasound import NerveSynthConfig, write_nerve_dataset
 
 
 def main(snakemake):

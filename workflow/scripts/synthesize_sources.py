@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from nucseg.scripting import run_script
-from nucseg.synth import write_demo_sources
+from nucseg.synth.nuclei import write_demo_sources
 
 
 def main(snakemake):

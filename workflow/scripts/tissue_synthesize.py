@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from nucseg.scripting import run_script
-from nucseg.tissue import TissueSynthConfig, write_tissue_dataset
+from nucseg.synth.tissue import TissueSynthConfig, write_tissue_dataset
 
 
 def main(snakemake):

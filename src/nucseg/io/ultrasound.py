@@ -1,4 +1,5 @@
-"""Real ultrasound nerve data sets, written in the layout the nerve task reads.
+"""Ultrasound nerve data sets: the reader of the Kaggle 2016 layout the nerve task works
+on, and real sets in other layouts converted into it.
 
 The nerve task (:mod:`nucseg.nerve`) reads the Kaggle 2016 ultrasound-nerve-segmentation
 layout: ``train/<subject>_<n>.tif`` + ``train/<subject>_<n>_mask.tif`` (0/255),
@@ -13,17 +14,21 @@ there is no subject id, so every training image gets subject 0.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_directory
-from nucseg.io.images import read_image, read_palette_indices, write_tiff
+from nucseg.io.images import binary_mask, read_image, read_palette_indices, write_tiff
 
 #: readable nerve-set formats and the palette index of "nerve" in their masks
 NERVE_FORMATS = {"usgra": 1}
 USGRA_CLASSES = 3  # background, nerve, blood vessel
+_TRAIN_NAME = re.compile(r"^(\d+)_(\d+)\.tif$")
+_TEST_NAME = re.compile(r"^(\d+)\.tif$")
 
 
 def usgra_pairs(folder: Path | str) -> list[tuple[int, Path, Path]]:
@@ -87,3 +92,58 @@ def write_nerve_layout(format_name: str, dataset: Path | str, out_dir: Path | st
             write_tiff(image, target / "test" / f"{number}.tif")
         write_nerve_submission(solution, target / "test_solution.csv")
     return len(train)
+
+
+def list_train(folder: Path | str) -> pd.DataFrame:
+    """The training pairs of a ``train/`` folder: id (``<subject>_<n>``), subject, image and
+    mask paths, sorted by subject and number. Every image needs its ``_mask.tif``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NucsegInputError(f"{folder}: folder not found (expected <subject>_<n>.tif files)")
+    rows = []
+    for path in sorted(folder.glob("*.tif")):
+        if path.name.endswith("_mask.tif"):
+            if not path.with_name(path.name.replace("_mask.tif", ".tif")).is_file():
+                raise NucsegInputError(f"{path}: mask without its image")
+            continue
+        match = _TRAIN_NAME.match(path.name)
+        if match is None:
+            raise NucsegInputError(f"{path}: expected a name <subject>_<n>.tif")
+        mask = path.with_name(f"{path.stem}_mask.tif")
+        if not mask.is_file():
+            raise NucsegInputError(f"{path}: no {mask.name} beside it")
+        rows.append((path.stem, int(match[1]), int(match[2]), path, mask))
+    if not rows:
+        raise NucsegInputError(f"{folder}: no <subject>_<n>.tif images")
+    table = pd.DataFrame(rows, columns=["id", "subject", "number", "image", "mask"])
+    return table.sort_values(["subject", "number"], ignore_index=True)
+
+
+def list_test(folder: Path | str) -> list[tuple[int, Path]]:
+    """``(n, path)`` of the ``<n>.tif`` images of a ``test/`` folder, by number."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NucsegInputError(f"{folder}: folder not found (expected <n>.tif files)")
+    found = []
+    for path in folder.glob("*.tif"):
+        match = _TEST_NAME.match(path.name)
+        if match is None:
+            raise NucsegInputError(f"{path}: expected a name <n>.tif")
+        found.append((int(match[1]), path))
+    if not found:
+        raise NucsegInputError(f"{folder}: no <n>.tif images")
+    return sorted(found)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    image = read_image(path)
+    if image.ndim != 2:
+        raise NucsegInputError(
+            f"{path}: expected a grayscale image, found {image.shape[2]} channels"
+        )
+    return image
+
+
+def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean mask from a 0/255 (or 0/1) image of ``shape``."""
+    return binary_mask(read_gray(path), shape, path)

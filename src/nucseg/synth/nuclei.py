@@ -40,6 +40,7 @@ from skimage.measure import find_contours
 
 from nucseg.io.atomic import atomic_path
 from nucseg.io.kaggle import write_solution_csv
+from nucseg.synth.noise import smooth_noise
 
 KINDS = ("fluorescence", "brightfield", "histology")
 
@@ -79,12 +80,6 @@ class SynthImage:
 def hex_id(*parts: object) -> str:
     """A 64-hex id like Kaggle's, derived deterministically from ``parts``."""
     return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
-
-
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Zero-mean, unit-std gaussian-smoothed noise field."""
-    field_ = ndi.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
-    return (field_ - field_.mean()) / (field_.std() + 1e-12)
 
 
 def _nucleus_field(
