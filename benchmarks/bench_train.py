@@ -8,6 +8,7 @@ budget; prints the best validation DSB score of each (needs a built fold, e.g.
 
     .venv/bin/python benchmarks/bench_train.py throughput [--precision fp32]
     .venv/bin/python benchmarks/bench_train.py throughput --quick    # seconds (CI)
+    .venv/bin/python benchmarks/bench_train.py throughput --compile --width 32   # eager vs compiled
     .venv/bin/python benchmarks/bench_train.py compare --budget 300
 """
 
@@ -31,9 +32,16 @@ from nucseg.train import TrainConfig, TrainPaths, load_train_data, target_indice
 
 
 def throughput(
-    arch: str, steps: int, threads: int, precision: str, crop: int = 256, width: int = 16
-) -> None:
-    """Training steps as nucseg.train runs them (autocast per ``precision``, channels-last)."""
+    arch: str,
+    steps: int,
+    threads: int,
+    precision: str,
+    crop: int = 256,
+    width: int = 16,
+    compile: bool = False,
+) -> float:
+    """Training steps as nucseg.train runs them (autocast per ``precision``, channels-last,
+    ``torch.compile`` when ``compile``); returns images per second."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = ModelConfig(arch=arch, base_width=width, depth=4 if width >= 8 else 2)
@@ -46,10 +54,11 @@ def throughput(
     dtype = autocast_dtype(precision, cpu)
     model = channels_last(build_model(net))
     optimizer = torch.optim.Adam(model.parameters())
+    forward = torch.compile(model) if compile else model
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     weights = np.full(len(pixels), 1 / len(pixels))
     data_seconds, start = 0.0, 0.0
-    for step in range(steps + 2):  # two warm-up steps
+    for step in range(steps + 2):  # two warm-up steps (the compilation)
         if step == 2:
             data_seconds, start = 0.0, time.perf_counter()
         tick = time.perf_counter()
@@ -59,17 +68,18 @@ def throughput(
         data_seconds += time.perf_counter() - tick
         optimizer.zero_grad()
         with autocast(cpu, dtype):
-            output = model(inputs).float32()
+            output = forward(inputs).float32()
         loss, _ = segmentation_loss(output, target, net.heads, LossConfig())
         loss.backward()
         optimizer.step()
     total = time.perf_counter() - start
     print(
-        f"{arch}-{width}: {count_parameters(model) / 1e6:.2f} M params, "
-        f"{precision_name(dtype)}: {8 * steps / total:.2f} img/s at {crop}x{crop} on {threads} "
-        f"threads; data share {100 * data_seconds / total:.1f} %",
+        f"{arch}-{width}{' compiled' if compile else ''}: {count_parameters(model) / 1e6:.2f} M "
+        f"params, {precision_name(dtype)}: {8 * steps / total:.2f} img/s at {crop}x{crop} on "
+        f"{threads} threads; data share {100 * data_seconds / total:.1f} %",
         flush=True,
     )
+    return 8 * steps / total
 
 
 def compare(fold: Path, manifest: Path, budget: float, threads: int) -> None:
@@ -112,13 +122,24 @@ def main():
     parser.add_argument("--fold", type=Path, default=Path("results/datasets/v2/folds/0"))
     parser.add_argument("--manifest", type=Path, default=Path("results/datasets/v2/manifest.tsv"))
     parser.add_argument("--quick", action="store_true", help="throughput: 1 step, tiny (CI)")
+    parser.add_argument("--width", type=int, default=16, help="throughput: base width")
+    parser.add_argument("--arch", default="camunet", help="throughput --compile: the network")
+    parser.add_argument(
+        "--compile", action="store_true", help="throughput: eager vs torch.compile, one run"
+    )
     args = parser.parse_args()
-    if args.what == "throughput":
+    if args.what == "throughput" and args.compile:
+        shape = dict(crop=48, width=4) if args.quick else dict(width=args.width)
+        steps = 1 if args.quick else args.steps
+        eager = throughput(args.arch, steps, args.threads, args.precision, **shape)
+        compiled = throughput(args.arch, steps, args.threads, args.precision, **shape, compile=True)
+        print(f"torch.compile: x{compiled / eager:.2f} the images per second of eager steps")
+    elif args.what == "throughput":
         for arch in ("unet", "caunet", "camunet"):
             if args.quick:
                 throughput(arch, 1, args.threads, args.precision, crop=48, width=4)
             else:
-                throughput(arch, args.steps, args.threads, args.precision)
+                throughput(arch, args.steps, args.threads, args.precision, width=args.width)
     else:
         compare(args.fold, args.manifest, args.budget, args.threads)
 

@@ -31,8 +31,12 @@ def _data(heads=("semantic",), normalize=NormalizeConfig()):
     return TrainData(norm[:3], targets[:3], norm[3:], targets[3:], [images[3].instance_labels])
 
 
-def _train(folder, net=ModelConfig(base_width=4, depth=2), normalize=NormalizeConfig(), **kw):
-    config = TrainConfig(epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu")
+def _train(
+    folder, net=ModelConfig(base_width=4, depth=2), normalize=NormalizeConfig(), compile=False, **kw
+):
+    config = TrainConfig(
+        epochs=3, steps_per_epoch=3, batch_size=2, crop=32, seed=7, device="cpu", compile=compile
+    )
     paths = TrainPaths.in_folder(folder)
     table = train_model(_data(net.heads, normalize), net, config, paths, normalize=normalize, **kw)
     return torch.load(paths.last, weights_only=True), table, paths
@@ -53,6 +57,16 @@ def test_training_is_bit_reproducible_on_cpu_and_logs_each_epoch(tmp_path):
     assert paths.curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     best = torch.load(paths.model, weights_only=True)
     assert best["valid_dsb"] == pytest.approx(log.valid_dsb.max(), abs=1e-5)
+
+
+def test_compiled_training_steps_are_reproducible_and_learn_like_eager_ones(tmp_path):
+    """train.compile runs the steps through torch.compile (inductor, C++ kernels): the same
+    run gives the same weights twice, and its losses follow the eager run's closely."""
+    first, compiled, _ = _train(tmp_path / "a", compile=True)
+    second, _, _ = _train(tmp_path / "b", compile=True)
+    assert_same_weights(first, second)
+    _, eager, _ = _train(tmp_path / "eager")
+    assert np.allclose(compiled.train_loss, eager.train_loss, rtol=0.05)
 
 
 def test_an_interrupted_run_resumes_to_the_same_final_weights(tmp_path, caplog):
