@@ -20,7 +20,7 @@ measured in one run; ``--variants own`` runs each with its folder's ``predict.js
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
         --sets dsb coelho gbm40 coelho16 --variants own
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 --sets dsb \\
-        --variants scales scales-every-view          # the first-view scale choice vs before
+        --variants scales-every-view scales scales@0,5 scales@0   # the cost of views and scales
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """
 
@@ -87,8 +87,9 @@ def generated_set() -> dict[str, list]:
 
 def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
-    (full size), ``scales`` (``--scales``), ``fp32`` (full size in float32), ``diameter``
-    (one pass at the scale ``--diameter`` gives, as ``nucseg predict --diameter``)."""
+    (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
+    views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
+    ``--diameter`` gives, as ``nucseg predict --diameter``)."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
     own = predict_config([model_dir]) if model_dir else PredictConfig()
@@ -103,6 +104,11 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     if "scales-every-view" in args.variants:  # the scale search as it was: every view, every scale
         label = f"scales {args.scales}, every view at every scale"
         options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
+    for variant in args.variants:  # scales@0,5: the scale search with other views
+        if variant.startswith("scales@"):
+            other_views = tuple(int(v) for v in variant.removeprefix("scales@").split(","))
+            label = f"scales {args.scales}, views {list(other_views)}"
+            options[variant] = (label, PredictConfig(views=other_views, scales=scales))
     if "diameter" in args.variants:  # the one scale --diameter gives (nuclei of that size)
         scale = diameter_scale(learned or diameter, diameter) if diameter else 1.0
         options["diameter"] = (
@@ -139,7 +145,8 @@ def main():
         "--variants",
         nargs="+",
         default=["full", "scales"],
-        help="own, full, scales, scales-every-view, fp32, diameter (--diameter)",
+        help="own, full, scales, scales@<views> (e.g. scales@0,5), scales-every-view, fp32, "
+        "diameter (--diameter)",
     )
     parser.add_argument(
         "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
