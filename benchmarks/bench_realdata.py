@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ from nucseg.predict import (
     _predict_native,
     _scaled,
     map_confidence,
+    network_for,
     predict_probability,
     resize_maps,
 )
@@ -89,7 +91,8 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
     (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
-    ``--diameter`` gives, as ``nucseg predict --diameter``)."""
+    ``--diameter`` gives, as ``nucseg predict --diameter``); ``<variant>+compile``: the same
+    through ``torch.compile``. Returns ``{label: settings}``."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
     own = predict_config([model_dir]) if model_dir else PredictConfig()
@@ -106,6 +109,7 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
     for variant in args.variants:  # scales@0,5: the scale search with other views
         if variant.startswith("scales@"):
+            variant = variant.removesuffix("+compile")
             other_views = tuple(int(v) for v in variant.removeprefix("scales@").split(","))
             label = f"scales {args.scales}, views {list(other_views)}"
             options[variant] = (label, PredictConfig(views=other_views, scales=scales))
@@ -116,7 +120,13 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
             PredictConfig(views=views, scales=(scale,)),
         )
     chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
-    return dict(options[v] for v in chosen)
+    measured = {}
+    for variant in chosen:  # <variant>+compile: the same through torch.compile
+        label, predict = options[variant.removesuffix("+compile")]
+        if variant.endswith("+compile"):
+            label, predict = f"{label}, compiled", replace(predict, compile=True)
+        measured[label] = predict
+    return measured
 
 
 @torch.inference_mode()
@@ -146,7 +156,7 @@ def main():
         nargs="+",
         default=["full", "scales"],
         help="own, full, scales, scales@<views> (e.g. scales@0,5), scales-every-view, fp32, "
-        "diameter (--diameter)",
+        "diameter (--diameter); any with +compile (e.g. own+compile)",
     )
     parser.add_argument(
         "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
@@ -170,10 +180,14 @@ def main():
             thresholds = read_thresholds(model_dir / "thresholds.json")
             split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
             split = split.set_index("id").side
+        compiled = None
         for label, predict in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
             predictor = every_view_every_scale if "every view" in label else predict_probability
-            table = score_images(model, normalize, thresholds, sets, predict, CPU, predictor)
+            if predict.compile and compiled is None:  # one compilation serves every variant
+                compiled = network_for(model, predict)
+            net = compiled if predict.compile else model
+            table = score_images(net, normalize, thresholds, sets, predict, CPU, predictor)
             table.insert(0, "variant", label)
             table.insert(0, "model", model_dir.name if model_dir else "quick")
             tables.append(table)

@@ -38,7 +38,7 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import torch
 
-    from nucseg.inference import image_files, predict_images
+    from nucseg.inference import compile_pays, image_files, predict_images
     from nucseg.segmenter import Segmenter, folder_file, folder_predict_settings
 
     torch.set_num_threads(max(1, args.threads))
@@ -69,12 +69,15 @@ def _predict(args: argparse.Namespace) -> None:
         vote=args.vote,
         device=args.device,
     )
+    files = image_files(args.images)
+    if args.compile == "on" or (args.compile == "auto" and compile_pays(files, segmenter)):
+        segmenter = segmenter.compiled()
     source = args.thresholds or folder_file(args.model, "thresholds.json")
     print(f"post-processing thresholds: {source or 'defaults (no --thresholds given)'}")
     outputs = tuple(o.strip() for o in args.outputs.split(","))
     counts = predict_images(
         segmenter,
-        image_files(args.images),
+        files,
         args.out,
         outputs=outputs,
         pixel_size_um=args.pixel_size,
@@ -154,6 +157,21 @@ def _add_predict(commands) -> None:
         help="tuned results/thresholds/<name>.json (default: a single model folder's own)",
     )
     predict.add_argument(
+        "--outputs",
+        default="tif,csv",
+        help="what to write, comma-separated: tif (label images), csv (submission, "
+        "measurements, summary), roi (Fiji ROI sets), geojson (QuPath); default tif,csv",
+    )
+    predict.add_argument(
+        "--pixel-size", type=float, help="micrometres per pixel, written into the label TIFFs"
+    )
+    _add_predict_settings(predict)
+    predict.set_defaults(run=_predict)
+
+
+def _add_predict_settings(predict) -> None:
+    """How ``nucseg predict`` runs the network: views, scales, tiles, threads, precision."""
+    predict.add_argument(
         "--tta", help="dihedral views, e.g. 0,5 (default: the model folder's, else all 8)"
     )
     predict.add_argument(
@@ -170,15 +188,6 @@ def _add_predict(commands) -> None:
         help="typical nucleus diameter of your images in pixels: one rescaled pass instead "
         "of the scale search (a model folder records the size it learned from)",
     )
-    predict.add_argument(
-        "--outputs",
-        default="tif,csv",
-        help="what to write, comma-separated: tif (label images), csv (submission, "
-        "measurements, summary), roi (Fiji ROI sets), geojson (QuPath); default tif,csv",
-    )
-    predict.add_argument(
-        "--pixel-size", type=float, help="micrometres per pixel, written into the label TIFFs"
-    )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     predict.add_argument(
@@ -187,7 +196,13 @@ def _add_predict(commands) -> None:
         default="auto",
         help="auto: bf16 on a CPU with native bfloat16 (float16 on CUDA), else fp32",
     )
-    predict.set_defaults(run=_predict)
+    predict.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="run the network through torch.compile: ~2x faster after a one-off 15-60 s "
+        "compilation; auto: when the images are large or many enough for it to pay",
+    )
 
 
 def _add_synth(commands) -> None:

@@ -27,7 +27,7 @@ from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import PredictConfig, predict_probability
+from nucseg.predict import PredictConfig, network_for, predict_probability
 from nucseg.synth.nuclei import camera_frame
 
 
@@ -80,7 +80,7 @@ def evaluate_model(
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
     payload = read_checkpoint(model_path)
-    model = network_of(payload, model_path, torch_device)
+    model = network_for(network_of(payload, model_path, torch_device), predict)
     normalize = checkpoint_normalization(payload, model_path)
     images = {s.name: s.images() for s in sets}
     return score_images(model, normalize, thresholds, images, predict, torch_device)

@@ -17,7 +17,7 @@ from nucseg.io.arrays import save_arrays
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1
 from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.predict import PredictConfig, predict_probability
+from nucseg.predict import PredictConfig, network_for, predict_probability
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def predict_shard(
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
     payload = read_checkpoint(model_path)
-    model = network_of(payload, model_path, torch_device)
+    model = network_for(network_of(payload, model_path, torch_device), config)
     ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
     start = time.perf_counter()
     entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
@@ -108,7 +108,7 @@ def predict_validation(
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
     payload = read_checkpoint(model_path)
-    model = network_of(payload, model_path, torch_device)
+    model = network_for(network_of(payload, model_path, torch_device), config)
     valid = Path(fold_dir) / "valid"
     images = inputs_as_trained(
         checkpoint_normalization(payload, model_path),
