@@ -42,6 +42,18 @@ def _train(
     return torch.load(paths.last, weights_only=True), table, paths
 
 
+def _card(paths, table, thresholds, manifest, split, evaluation=None) -> str:
+    """The model card of a test run (a fixed provenance, one test-time view)."""
+    from nucseg.checkpoints import read_checkpoint
+    from nucseg.export import Provenance, model_card
+
+    provenance = Provenance("snakemake x", "abc", "config.yaml", "CC0")
+    payload = read_checkpoint(paths.model)
+    return model_card(
+        "m", payload, thresholds, table, manifest, split, provenance, {"tta_views": [0]}, evaluation
+    )
+
+
 def assert_same_weights(a, b):
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
@@ -260,9 +272,7 @@ def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
 
 
 def test_model_card_says_whole_acquisitions_were_held_out_and_reports_outside_sets(tmp_path):
-    from nucseg.checkpoints import read_checkpoint
     from nucseg.evaluation import summarize_evaluation
-    from nucseg.export import Provenance, model_card
 
     _, table, paths = _train(tmp_path / "m")
     manifest = pd.DataFrame(
@@ -283,29 +293,13 @@ def test_model_card_says_whole_acquisitions_were_held_out_and_reports_outside_se
         | {"ap75": [0.5, 0.6], "f1_50": [0.9, 0.9], "pq": [0.7, 0.8], "seconds": [1.0, 3.0]}
     )
     evaluation = summarize_evaluation(per_image)
-    card = model_card(
-        "m",
-        read_checkpoint(paths.model),
-        thresholds,
-        table,
-        manifest,
-        {"train": ["a", "b"], "valid": ["c"]},
-        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
-        {"tta_views": [0]},
-        evaluation,
+    card = _card(
+        paths, table, thresholds, manifest, {"train": ["a", "b"], "valid": ["c"]}, evaluation
     )
     assert "whole acquisitions held out (1 of 2 acquisitions in validation" in card
     assert "| lab2 | fluorescence | 2 | 30 | 31 | 0.600 | 0.850 | 2.0 |" in card
-    leaky = model_card(
-        "m",
-        read_checkpoint(paths.model),
-        thresholds,
-        table,
-        manifest,
-        {"train": ["a", "c"], "valid": ["b"]},  # acquisition s:1 on both sides
-        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
-        {"tta_views": [0]},
-    )
+    # acquisition s:1 on both sides
+    leaky = _card(paths, table, thresholds, manifest, {"train": ["a", "c"], "valid": ["b"]})
     assert "optimistic for unseen acquisitions" in leaky
 
 
@@ -316,7 +310,6 @@ def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quo
     training loss, the thresholds come from the config with their evidence, and the card
     says so instead of printing validation scores it does not have."""
     from nucseg.checkpoints import read_checkpoint
-    from nucseg.export import Provenance, model_card
     from nucseg.postprocess import PostprocessConfig
     from nucseg.tuning import write_fixed_thresholds
 
@@ -342,16 +335,7 @@ def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quo
     manifest = pd.DataFrame(
         {"id": ["a", "b"], "source": ["s", "s"], "category": ["fluorescence"] * 2}
     ).set_index("id")
-    card = model_card(
-        "m",
-        read_checkpoint(paths.model),
-        thresholds,
-        table,
-        manifest,
-        {"train": ["a", "b"], "valid": []},
-        Provenance("snakemake x", "abc", "config.yaml", "CC0"),
-        {"tta_views": [0]},
-    )
+    card = _card(paths, table, thresholds, manifest, {"train": ["a", "b"], "valid": []})
     assert f"Epoch {kept} of 3 (the lowest training loss; no validation images)" in card
     assert "Validation: none; it trained on every image" in card
     assert "fixed in the config rather than tuned on this model\ntuned on fold 0: 0.7" in card
