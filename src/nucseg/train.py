@@ -270,6 +270,8 @@ class TrainingState:
     best_score: float = -np.inf
     best_epoch: int = 0
     epoch: int = 0  # the last finished epoch
+    # the network as training steps call it: the model, or it compiled (not saved)
+    forward: Callable | None = None
 
     @classmethod
     def start(cls, model: torch.nn.Module, config: TrainConfig, dtype) -> TrainingState:
@@ -281,6 +283,7 @@ class TrainingState:
             torch.amp.GradScaler(enabled=dtype == torch.float16),
             np.random.default_rng(config.seed),
             torch.Generator().manual_seed(config.seed),
+            forward=torch.compile(model) if config.compile else model,
         )
 
     def save(self, path: Path, fingerprint: str) -> None:
@@ -353,7 +356,6 @@ class _Step:
     device: torch.device
     dtype: torch.dtype | None
     score_column: str  # the log column of the validation score: valid_<name>
-    forward: Callable  # the network as training steps call it (compiled or the model itself)
 
 
 def crop_weights(data: TrainData) -> np.ndarray:
@@ -402,7 +404,7 @@ def _train_epoch(state: TrainingState, step: _Step, progress: _Progress) -> tupl
         data_seconds += time.perf_counter() - tick
         state.optimizer.zero_grad(set_to_none=True)
         with autocast(step.device, step.dtype):
-            output = step.forward(inputs).float32()
+            output = state.forward(inputs).float32()
         total, parts = segmentation_loss(output, targets, step.heads, step.loss)
         state.scaler.scale(total).backward()
         state.scaler.step(state.optimizer)
@@ -520,18 +522,8 @@ def train_model(
     init_digest = [load_initial_weights(model, init)] if init is not None else []
     state = TrainingState.start(channels_last(model.to(device)), config, dtype)
     score_column = f"valid_{validation.name}"
-    forward = torch.compile(state.model) if config.compile else state.model
     step = _Step(
-        data,
-        crop_weights(data),
-        config,
-        net.heads,
-        loss,
-        augment,
-        device,
-        dtype,
-        score_column,
-        forward,
+        data, crop_weights(data), config, net.heads, loss, augment, device, dtype, score_column
     )
     fingerprint = run_fingerprint(step, net, [postprocess, normalize, *init_digest])
     state.resume(paths.checkpoints / "last.pt", fingerprint, config.epochs)
@@ -551,9 +543,7 @@ def train_model(
         _record_epoch(state, row, paths, fingerprint, {**recorded, score_column: valid[1]})
         log.info("epoch %d/%d %s", state.epoch, config.epochs, _row_text(row, columns))
         if config.max_seconds and time.perf_counter() - started >= config.max_seconds:
-            log.info(
-                "time budget of %.0f s reached after epoch %d", config.max_seconds, state.epoch
-            )
+            log.info("time budget of %.0f s reached", config.max_seconds)
             break
     return _write_outputs(state, paths, recorded, columns)
 
