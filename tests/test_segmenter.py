@@ -128,18 +128,3 @@ def test_a_compiled_segmenter_gives_the_maps_of_the_eager_one(folder, image):
     assert compiled.predict.compile and not eager.predict.compile
     for pixels in (image, image[:40, :56]):
         assert np.allclose(compiled.probabilities(pixels), eager.probabilities(pixels), atol=0.02)
-
-
-def test_compiling_pays_for_many_or_large_images_only(folder, tmp_path):
-    from PIL import Image
-
-    from nucseg.inference import COMPILE_PAYS_FROM, compile_pays
-
-    seg = Segmenter.from_folder(folder, device="cpu")  # 2 views
-    Image.new("L", (1000, 1000)).save(tmp_path / "large.png")
-    Image.new("L", (256, 256)).save(tmp_path / "small.png")
-    (tmp_path / "odd.tif").write_bytes(b"not an image")  # counts 1 Mpx
-    large = int(COMPILE_PAYS_FROM / 2 / 1e6) + 1
-    assert compile_pays([tmp_path / "large.png"] * large, seg)
-    assert not compile_pays([tmp_path / "small.png"] * 100, seg)
-    assert compile_pays([tmp_path / "odd.tif"] * large, seg)

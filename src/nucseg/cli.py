@@ -38,7 +38,7 @@ def _score(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import torch
 
-    from nucseg.inference import compile_pays, image_files, predict_images
+    from nucseg.inference import image_files, predict_images
     from nucseg.segmenter import Segmenter, folder_file, folder_predict_settings
 
     torch.set_num_threads(max(1, args.threads))
@@ -70,7 +70,7 @@ def _predict(args: argparse.Namespace) -> None:
         device=args.device,
     )
     files = image_files(args.images)
-    if args.compile == "on" or (args.compile == "auto" and compile_pays(files, segmenter)):
+    if args.compile:
         segmenter = segmenter.compiled()
     source = args.thresholds or folder_file(args.model, "thresholds.json")
     print(f"post-processing thresholds: {source or 'defaults (no --thresholds given)'}")
@@ -198,10 +198,9 @@ def _add_predict_settings(predict) -> None:
     )
     predict.add_argument(
         "--compile",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="run the network through torch.compile: ~2x faster after a one-off 15-60 s "
-        "compilation; auto: when the images are large or many enough for it to pay",
+        action="store_true",
+        help="run the network through torch.compile (a one-off compilation of ~15-60 s; "
+        "pays on many images of one size, e.g. a time-lapse; docs/benchmarks.md)",
     )
 
 

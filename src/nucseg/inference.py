@@ -19,7 +19,6 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.images import read_image
@@ -52,25 +51,6 @@ def image_files(paths: list[Path | str]) -> list[Path]:
             )
         files.extend(found)
     return files
-
-
-#: pixels x views from which ``nucseg predict --compile auto`` compiles the network: about a
-#: minute of eager bf16 network time on 2 cores, what a first compilation costs
-COMPILE_PAYS_FROM = 40e6
-
-
-def compile_pays(files: list[Path], segmenter: Segmenter) -> bool:
-    """Whether compiling the network (:meth:`Segmenter.compiled`) pays for ``files``: their
-    pixels (read from the file headers; a file whose header does not tell counts 1 Mpx)
-    times the test-time views reach :data:`COMPILE_PAYS_FROM`."""
-    pixels = 0
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                pixels += image.width * image.height
-        except (OSError, ValueError):
-            pixels += 1_000_000
-    return pixels * len(segmenter.predict.views) >= COMPILE_PAYS_FROM
 
 
 #: what ``nucseg predict --outputs`` writes (see the module docstring)

@@ -80,10 +80,11 @@ def network_for(model: SegmentationNet, config: PredictConfig) -> torch.nn.Modul
     """The network as prediction calls it: ``model`` itself, or with ``config.compile`` the
     model through ``torch.compile`` (inductor, dynamic shapes: one compilation serves every
     image size, view batch and tile).  Compiled, batch norm, ReLU and concatenation run as
-    fused kernels beside oneDNN's convolutions: ~2x the images per second of eager bf16
-    (docs/benchmarks.md), probabilities within ~0.02 of eager's, after a one-off
-    compilation of ~15 s (cached on disk) to ~60 s (first time on a machine).  Without a
-    C++ compiler (which inductor needs) the model stays eager, with a warning."""
+    fused kernels beside oneDNN's convolutions, probabilities within ~0.02 of eager's,
+    after a one-off compilation of ~15 s (cached on disk) to ~60 s.  Measured
+    (docs/benchmarks.md): x1.14 on 133 DSB images of many sizes once compiled (slower in
+    all with the compilation), ~x2 on images of repeating sizes.  Without a C++ compiler
+    (which inductor needs) the model stays eager, with a warning."""
     if not config.compile:
         return model
     if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++")):

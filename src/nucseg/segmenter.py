@@ -173,8 +173,8 @@ class Segmenter:
         the typical nucleus diameter of the user's images in pixels; each image is then
         predicted once, rescaled so its nuclei match the size the model learned from (the
         folder's ``nucleus_diameter``), instead of searching ``scales``.  ``compile``: the
-        networks run through ``torch.compile`` (:func:`nucseg.predict.network_for`: ~2x
-        faster after a one-off compilation; for many or large images)."""
+        networks run through ``torch.compile`` (:func:`nucseg.predict.network_for`: for many
+        images of one size)."""
         if not models:
             raise NucsegInputError("no model given")
         paths = [checkpoint_path(m) for m in models]
