@@ -159,6 +159,10 @@ def test_a_new_tuning_grid_retunes_without_retraining(workdir):
             "models.unet16.fold is 1 but dataset v2 has 1 fold(s)",
         ),
         (
+            lambda c: c["datasets"]["v2"].update(cv={"folds": 1, "valid_fraction": 0.0}),
+            "trains on every image of dataset v2 (cv.valid_fraction 0): nothing to tune",
+        ),
+        (
             lambda c: c["ensembles"].update(unet16={"models": ["camunet4.last"]}),
             "ensembles.unet16 has the name of a model",
         ),

@@ -43,10 +43,16 @@ def _check_references():
             raise WorkflowError(
                 f"config: models.{model}.dataset names unknown dataset version '{spec['dataset']}'"
             )
-        n_folds = config["datasets"][spec["dataset"]]["cv"]["folds"]
+        cv = config["datasets"][spec["dataset"]]["cv"]
+        n_folds = cv["folds"]
         if spec["fold"] >= n_folds:
             raise WorkflowError(
                 f"config: models.{model}.fold is {spec['fold']} but dataset {spec['dataset']} has {n_folds} fold(s)"
+            )
+        no_validation = n_folds == 1 and cv["valid_fraction"] == 0
+        if no_validation and config["postprocess"]["tune"] and "thresholds" not in spec:
+            raise WorkflowError(
+                f"config: models.{model} trains on every image of dataset {spec['dataset']} (cv.valid_fraction 0): nothing to tune its thresholds on; give it thresholds: (fixed postprocess settings)"
             )
     for ensemble, spec in ENTRIES.items():
         if spec["method"] == "vote" or len(spec["models"]) > 1:
