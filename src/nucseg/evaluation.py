@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.io.images import read_image
 from nucseg.io.sources import SourceOptions, list_source
 from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import PredictConfig, network_for, predict_probability
+from nucseg.predict import PredictConfig, load_for_prediction, predict_probability
 from nucseg.synth.nuclei import camera_frame
 
 
@@ -77,11 +76,7 @@ def evaluate_model(
     """One row per image of every set: ``set``, ``id``, ``category`` (as detected), the
     scores of :data:`nucseg.metrics.SCORE_COLUMNS` and the ``seconds`` of prediction and
     separation.  The network is loaded once; camera frames are seeded per set."""
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    payload = read_checkpoint(model_path)
-    model = network_for(network_of(payload, model_path, torch_device), predict)
-    normalize = checkpoint_normalization(payload, model_path)
+    model, normalize, torch_device = load_for_prediction(model_path, predict, threads, device)
     images = {s.name: s.images() for s in sets}
     return score_images(model, normalize, thresholds, images, predict, torch_device)
 

@@ -6,14 +6,17 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nucseg.augment import dihedral, inverse_dihedral
+from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, SegmentationNet
+from nucseg.normalize import NormalizeConfig
 from nucseg.precision import autocast, autocast_dtype, channels_last
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,19 @@ def network_for(model: SegmentationNet, config: PredictConfig) -> torch.nn.Modul
         log.warning("no C++ compiler (g++) for torch.compile: predicting eagerly")
         return model
     return torch.compile(model, dynamic=True)
+
+
+def load_for_prediction(
+    model_path: Path | str, config: PredictConfig, threads: int = 1, device: str = "auto"
+) -> tuple[torch.nn.Module, NormalizeConfig, torch.device]:
+    """A checkpoint's network as prediction calls it (:func:`network_for`), the
+    normalisation it was trained with and the device it runs on (torch set to ``threads``):
+    what a job that predicts many images loads once."""
+    torch.set_num_threads(max(1, threads))
+    torch_device = select_device(device)
+    payload = read_checkpoint(model_path)
+    network = network_for(network_of(payload, model_path, torch_device), config)
+    return network, checkpoint_normalization(payload, model_path), torch_device
 
 
 def _round_up(value: int, multiple: int) -> int:

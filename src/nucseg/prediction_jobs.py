@@ -9,15 +9,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.datasets import IMAGE_SUFFIX, fold_side_ids, load_normalized, read_manifest
 from nucseg.io.arrays import save_arrays
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1
 from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.predict import PredictConfig, network_for, predict_probability
+from nucseg.predict import PredictConfig, load_for_prediction, predict_probability
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +60,13 @@ def predict_shard(
     normalised ``prepared_with`` into ``normalized_dir``); write float16 ``K x H x W`` maps
     keyed by image id.  A model trained with another normalisation gets the source images
     normalised its way (:func:`inputs_as_trained`)."""
-
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    payload = read_checkpoint(model_path)
-    model = network_for(network_of(payload, model_path, torch_device), config)
+    model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
     ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
     start = time.perf_counter()
     entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
     sources = {e.image_id: e.image_path for e in entries}
     images = inputs_as_trained(
-        checkpoint_normalization(payload, model_path),
-        prepared_with,
-        normalized_dir,
-        {i: sources[i] for i in ids},
+        trained_with, prepared_with, normalized_dir, {i: sources[i] for i in ids}
     )
     maps = {
         i: predict_probability(model, images[i], torch_device, config).astype(np.float16)
@@ -105,13 +96,10 @@ def predict_validation(
     """Predict the validation images of a fold (normalised ``prepared_with``) with one
     checkpoint, as at test time; write float16 ``K x H x W`` maps keyed by image id (every
     tuning of that model reads them)."""
-    torch.set_num_threads(max(1, threads))
-    torch_device = select_device(device)
-    payload = read_checkpoint(model_path)
-    model = network_for(network_of(payload, model_path, torch_device), config)
+    model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
     valid = Path(fold_dir) / "valid"
     images = inputs_as_trained(
-        checkpoint_normalization(payload, model_path),
+        trained_with,
         prepared_with,
         valid / "normalized",
         {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")},

@@ -74,7 +74,6 @@ def predict_config(
     tile: int | None = None,
     precision: str = "auto",
     diameter: float | None = None,
-    compile: bool = False,
 ) -> PredictConfig:
     """The prediction settings of :meth:`Segmenter.from_models`: those given, else a single
     model folder's (``predict.json``), else :class:`PredictConfig`'s defaults; ``diameter``
@@ -88,7 +87,7 @@ def predict_config(
     given = {"views": views, "scales": scales, "tile": tile}
     settings |= {k: v for k, v in given.items() if v is not None}
     settings = {k: tuple(v) if k != "tile" else int(v) for k, v in settings.items()}
-    return replace(PredictConfig(**settings), precision=precision, compile=compile)
+    return replace(PredictConfig(**settings), precision=precision)
 
 
 def diameter_scale(learned: float | None, diameter: float) -> float:
@@ -165,34 +164,26 @@ class Segmenter:
         weights: list[float] | None = None,
         vote: bool = False,
         device: str = "auto",
-        compile: bool = False,
     ) -> Segmenter:
         """Model folders or checkpoints (several: an ensemble).  Settings not given come
         from a single model folder (its ``predict.json`` and ``thresholds.json``), else
         :class:`PredictConfig`'s and :class:`PostprocessConfig`'s defaults.  ``diameter``:
         the typical nucleus diameter of the user's images in pixels; each image is then
         predicted once, rescaled so its nuclei match the size the model learned from (the
-        folder's ``nucleus_diameter``), instead of searching ``scales``.  ``compile``: the
-        networks run through ``torch.compile`` (:func:`nucseg.predict.network_for`: for many
-        images of one size)."""
+        folder's ``nucleus_diameter``), instead of searching ``scales``.  :meth:`compiled`
+        runs the networks through ``torch.compile``."""
         if not models:
             raise NucsegInputError("no model given")
         paths = [checkpoint_path(m) for m in models]
         torch_device = select_device(device)
         payloads = {p: read_checkpoint(p) for p in paths}  # each file read once
-        predict = predict_config(
-            models,
-            views=views,
-            scales=scales,
-            tile=tile,
-            precision=precision,
-            diameter=diameter,
-            compile=compile,
-        )
-        networks = [network_for(network_of(payloads[p], p, torch_device), predict) for p in paths]
+        networks = [network_of(payloads[p], p, torch_device) for p in paths]
         normalizations = {checkpoint_normalization(payloads[p], p) for p in paths}
         if len(normalizations) > 1:
             raise NucsegInputError("the models were trained on differently normalised images")
+        predict = predict_config(
+            models, views=views, scales=scales, tile=tile, precision=precision, diameter=diameter
+        )
         if thresholds is None:
             thresholds = folder_file(models, "thresholds.json")
         if not isinstance(thresholds, PostprocessConfig):
@@ -210,7 +201,7 @@ class Segmenter:
 
     def compiled(self) -> Segmenter:
         """The same segmenter with its networks through ``torch.compile``
-        (:func:`nucseg.predict.network_for`)."""
+        (:func:`nucseg.predict.network_for`: it pays on many images of one size)."""
         if self.predict.compile:
             return self
         predict = replace(self.predict, compile=True)
