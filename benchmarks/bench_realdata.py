@@ -16,11 +16,16 @@ Each image is normalised as recorded in the checkpoint, predicted (TTA views, sc
 precision), separated with the model's ``thresholds.json`` and scored (DSB2018 metric); the
 mean per model, variant, set and category is printed.  Several ``--model`` folders are
 measured in one run; ``--variants own`` runs each with its folder's ``predict.json``.
+``--ensemble`` measures the ``--model`` folders as one ensemble instead (their maps averaged
+as ``nucseg predict --model a --model b`` does, each model at its own chosen scale; the first
+folder's thresholds and settings; an image counts if no member trained on it).
 
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
         --sets dsb coelho gbm40 coelho16 --variants own
     .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 --sets dsb \\
         --variants scales-every-view scales scales@0,5 scales@0   # the cost of views and scales
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
+        results/export/acq32all --ensemble --sets coelho gbm40 --variants scales@0,5
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """
 
@@ -37,6 +42,7 @@ import pandas as pd
 import torch
 
 from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
+from nucseg.ensemble import weighted_mean
 from nucseg.evaluation import EvaluationSet, score_images, summarize_evaluation
 from nucseg.models import ModelConfig, build_model
 from nucseg.normalize import NormalizeConfig
@@ -129,6 +135,45 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     return measured
 
 
+class Ensemble(list):
+    """Networks whose maps are averaged (``--ensemble``); ``ensemble_predictor`` runs them."""
+
+
+def ensemble_predictor(predictor):
+    """``predictor`` for one network or, given an :class:`Ensemble`, the mean of its
+    members' maps (:func:`nucseg.ensemble.weighted_mean`, as :class:`nucseg.Segmenter`)."""
+
+    def predict(model, pixels, device, settings):
+        if not isinstance(model, Ensemble):
+            return predictor(model, pixels, device, settings)
+        maps = [{"image": predictor(m, pixels, device, settings)} for m in model]
+        return weighted_mean(maps)["image"]
+
+    return predict
+
+
+def load_model_folder(model_dir: Path):
+    """``(network, normalisation, thresholds, split side by id)`` of an exported folder."""
+    payload = read_checkpoint(model_dir / "model.pt")
+    model = network_of(payload, model_dir / "model.pt", CPU)
+    normalize = checkpoint_normalization(payload, model_dir)
+    thresholds = read_thresholds(model_dir / "thresholds.json")
+    split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
+    return model, normalize, thresholds, split.set_index("id").side
+
+
+def load_ensemble(model_dirs: list[Path]):
+    """:func:`load_model_folder` of several folders as one :class:`Ensemble`: the first
+    folder's thresholds; an image is on the training side if any member trained on it."""
+    loaded = [load_model_folder(d) for d in model_dirs]
+    if len({normalize for _, normalize, _, _ in loaded}) > 1:
+        raise SystemExit("--ensemble: the models were trained on differently normalised images")
+    sides = pd.concat([split for *_, split in loaded], axis=1).fillna("valid")
+    split = sides.apply(lambda row: "train" if (row == "train").any() else "valid", axis=1)
+    _, normalize, thresholds, _ = loaded[0]
+    return Ensemble(m for m, *_ in loaded), normalize, thresholds, split
+
+
 @torch.inference_mode()
 def every_view_every_scale(model, pixels, device, predict: PredictConfig):
     """The scale search as it was before the first-view choice: every view at every scale,
@@ -163,33 +208,39 @@ def main():
     )
     parser.add_argument("--out", type=Path, help="per-image table (default: a temporary file)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ensemble", action="store_true", help="the --model folders as one")
     parser.add_argument("--quick", action="store_true", help="tiny untrained model (CI)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tables = []
-    for model_dir in args.model or [None]:
+    groups = [args.model] if args.ensemble else [[m] for m in args.model or [None]]
+    for members in groups:
+        model_dir = members[0]
         if args.quick:
             torch.manual_seed(0)
             model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
             normalize, thresholds, split = NormalizeConfig(), PostprocessConfig(), None
             args.views = "0"
+        elif args.ensemble:
+            model, normalize, thresholds, split = load_ensemble(members)
         else:
-            payload = read_checkpoint(model_dir / "model.pt")
-            model = network_of(payload, model_dir / "model.pt", CPU)
-            normalize = checkpoint_normalization(payload, model_dir)
-            thresholds = read_thresholds(model_dir / "thresholds.json")
-            split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
-            split = split.set_index("id").side
+            model, normalize, thresholds, split = load_model_folder(model_dir)
         compiled = None
         for label, predict in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
             predictor = every_view_every_scale if "every view" in label else predict_probability
+            predictor = ensemble_predictor(predictor)
             if predict.compile and compiled is None:  # one compilation serves every variant
-                compiled = network_for(model, predict)
+                compiled = (
+                    Ensemble(network_for(m, predict) for m in model)
+                    if isinstance(model, Ensemble)
+                    else network_for(model, predict)
+                )
             net = compiled if predict.compile else model
             table = score_images(net, normalize, thresholds, sets, predict, CPU, predictor)
             table.insert(0, "variant", label)
-            table.insert(0, "model", model_dir.name if model_dir else "quick")
+            name = "+".join(m.name for m in members) if model_dir else "quick"
+            table.insert(0, "model", name)
             tables.append(table)
     results = pd.concat(tables, ignore_index=True)
     for (model, variant), table in results.groupby(["model", "variant"], sort=False):

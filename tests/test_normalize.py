@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from helpers import build_version
 
-from nucseg.normalize import NormalizeConfig, detect_category, normalize_image, percentile_scale
+from nucseg.normalize import (
+    NormalizeConfig,
+    channel_mean,
+    colour_channels,
+    colour_planes,
+    detect_category,
+    normalize_image,
+    percentile_scale,
+)
 from nucseg.synth.nuclei import SynthConfig, camera_frame, generate
 
 
@@ -164,3 +172,16 @@ def test_offset_does_not_decide_the_category(images):
             normalized, _ = normalize_image(deep)
             reference, _ = normalize_image(pixels)
             np.testing.assert_allclose(normalized, reference, atol=0.02)
+
+
+@pytest.mark.parametrize("shape", [(40, 50), (40, 50, 1), (40, 50, 3), (40, 50, 4)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_channel_statistics_from_planes_equal_those_over_the_channel_axis(shape, dtype):
+    rng = np.random.default_rng(len(shape))
+    image = (rng.random(shape) * (255 if dtype == np.uint8 else 4095)).astype(dtype)
+    rgb = colour_channels(image).astype(np.float32)
+    planes = colour_planes(image)
+    assert np.array_equal(np.maximum.reduce(planes), rgb.max(axis=2))
+    assert np.array_equal(np.minimum.reduce(planes), rgb.min(axis=2))
+    # integers: exact; floats: the same sums in the same order
+    np.testing.assert_allclose(channel_mean(planes), rgb.mean(axis=2), rtol=1e-6)
