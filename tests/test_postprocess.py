@@ -148,6 +148,21 @@ def test_fill_holes_equals_scipy_on_random_masks(rng):
     assert fill_holes(ring)[4, 4] and fill_holes(ring).sum() == 25  # the hole, nothing else
 
 
+def test_distance_to_background_equals_scipy(rng):
+    from scipy import ndimage as ndi
+
+    from nucseg.postprocess import distance_to_background
+
+    masks = [
+        ndi.binary_opening(rng.random((60 + k, 85)) < d) for k, d in enumerate((0.3, 0.6, 0.9))
+    ]
+    masks += [rng.random((7, 9)) < 0.5, np.ones((6, 5), bool), np.zeros((6, 5), bool)]
+    disc = np.hypot(*np.ogrid[-150:151, -200:201]) < 140  # distances up to 140 pixels
+    for mask in [*masks, disc]:
+        expected = ndi.distance_transform_edt(mask)
+        assert np.array_equal(distance_to_background(mask), expected)
+
+
 def test_h_maxima_equals_scikit_image(rng):
     from scipy import ndimage as ndi
     from skimage.morphology import h_maxima as skimage_h_maxima

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import edt
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.morphology._grayreconstruct import reconstruction_loop
@@ -109,12 +110,25 @@ def h_maxima(image: np.ndarray, h: float) -> np.ndarray:
     return ((image - reconstructed) >= h).astype(np.uint8)
 
 
+def distance_to_background(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (float64) of each ``mask`` pixel to the nearest background pixel
+    (0 on background), equal to ``scipy.ndimage.distance_transform_edt(mask)``: the squared
+    distances (exact integers) from the ``edt`` package, ~5x faster, then the same float64
+    square root (a test checks the equality)."""
+    height, width = mask.shape
+    if mask.all() or height**2 + width**2 >= 2**24:
+        # no background (scipy measures to a corner), or squared distances past float32's
+        # exact integers (edt returns float32)
+        return ndi.distance_transform_edt(mask)
+    return np.sqrt(edt.edtsq(mask, parallel=1), dtype=np.float64)
+
+
 def markers_from_probability(
     core_prob: np.ndarray, config: PostprocessConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(markers, distance)``: labelled seeds and the cores' distance transform."""
     cores = core_prob > config.marker_threshold
-    distance = ndi.distance_transform_edt(cores)
+    distance = distance_to_background(cores)
     if config.split_h > 0:
         # peaks of the smoothed distance split cores that still hold touching nuclei
         peaks = h_maxima(ndi.gaussian_filter(distance, 1.0), config.split_h) > 0
