@@ -165,7 +165,7 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
     print(
         f"instance separation, {len(maps)} images ({pixels / len(maps) / 1e3:.0f} k pixels on "
         f"average): {1e3 * ours / len(maps):.1f} ms per image ({1e3 * ours / len(maps) * per:.1f}"
-        f" ms per 256x256) vs {1e3 * before / len(maps):.1f} ms with scikit-image's h_maxima "
+        f" ms per 256x256) vs {1e3 * before / len(maps):.1f} ms with scikit-image's h_maxima, "
         f"scipy's fill_holes and distance transform (x{before / ours:.2f}); identical labels: {same}"
     )
     if not same:
