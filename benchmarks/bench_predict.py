@@ -5,7 +5,12 @@ threads, its FLOP rate as a fraction of (a) a large FP32 matrix product measured
 run and (b) the nominal peak (cores x GHz x 64 FLOP/cycle for two AVX-512 FMA units); and
 post-processing milliseconds per 256x256 image for 1-head and 3-head maps.
 ``postprocess``: instance separation ms per image against the earlier implementation
-(scikit-image's ``h_maxima``, scipy's ``binary_fill_holes``), identical labels checked.
+(scikit-image's ``h_maxima``, scipy's ``binary_fill_holes`` and distance transform),
+identical labels checked.
+``normalize``: ms per image of :func:`nucseg.normalize.normalize_image` against the same
+with per-pixel channel statistics as reductions over the ``H x W x 3`` channel axis (as
+before), on real images (``--images``) as they are and as 16-bit camera frames, identical
+categories and outputs checked.
 ``demo``: after ``snakemake results/submission.csv``, the test DSB score of every model and
 ensemble with and without TTA, with the config's and with the tuned thresholds.
 
@@ -14,6 +19,8 @@ ensemble with and without TTA, with the config's and with the tuned thresholds.
     .venv/bin/python benchmarks/bench_predict.py postprocess --model resources/models/dsb36 \
         --images resources/dsb2018_slice/stage1_test
     .venv/bin/python benchmarks/bench_predict.py postprocess --quick    # generated maps (CI)
+    .venv/bin/python benchmarks/bench_predict.py normalize \
+        --images resources/dsb2018_slice/stage1_test
     .venv/bin/python benchmarks/bench_predict.py demo
 """
 
@@ -166,7 +173,71 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
         f"instance separation, {len(maps)} images ({pixels / len(maps) / 1e3:.0f} k pixels on "
         f"average): {1e3 * ours / len(maps):.1f} ms per image ({1e3 * ours / len(maps) * per:.1f}"
         f" ms per 256x256) vs {1e3 * before / len(maps):.1f} ms with scikit-image's h_maxima, "
-        f"scipy's fill_holes and distance transform (x{before / ours:.2f}); identical labels: {same}"
+        f"scipy's fill_holes and distance transform (x{before / ours:.2f}); "
+        f"identical labels: {same}"
+    )
+    if not same:
+        raise SystemExit("the two implementations disagree")
+
+
+def channel_axis_category(image: np.ndarray) -> str:
+    """:func:`nucseg.normalize.detect_category` as it was: statistics over the channel axis
+    of the replicated ``H x W x 3`` image (the baseline of ``normalize``)."""
+    from nucseg.normalize import BRIGHT_TAIL_POSITION, colour_channels, intensity_range
+
+    rgb = colour_channels(image).astype(np.float32)
+    black, white = intensity_range(image)
+    chroma = (rgb.max(axis=2) - rgb.min(axis=2)) * np.float32(255.0 / (white - black))
+    if np.median(chroma) >= 20:
+        return "histology"
+    darkest, median, brightest = np.percentile(rgb.mean(axis=2), [0.1, 50, 99.9])
+    position = (median - darkest) / (brightest - darkest) if brightest > darkest else 0.0
+    if position < BRIGHT_TAIL_POSITION:
+        return "fluorescence"
+    coloured = np.percentile(chroma, 75) > 20 or np.percentile(chroma, 99) > 35
+    return "histology" if coloured else "brightfield"
+
+
+def channel_axis_bright(image: np.ndarray, category: str) -> np.ndarray:
+    """:func:`nucseg.normalize.nuclei_bright` as it was (the baseline of ``normalize``)."""
+    from skimage.color import rgb2hed
+
+    from nucseg.normalize import colour_channels, intensity_range, unit_rgb
+
+    if category == "fluorescence":
+        return colour_channels(image).max(axis=2).astype(np.float32)
+    if category == "brightfield":
+        _black, white = intensity_range(image)
+        return np.float32(white) - colour_channels(image).mean(axis=2, dtype=np.float32)
+    return rgb2hed(unit_rgb(image))[..., 0].astype(np.float32)
+
+
+def normalize_speed(images: Path, quick: bool) -> None:
+    """ms per image of normalisation as it is against channel-axis statistics (see the
+    module docstring), on the same images, checking identical categories and outputs."""
+    import nucseg.normalize as norm
+    from nucseg.inference import image_files
+    from nucseg.io.images import read_image
+    from nucseg.synth.nuclei import camera_frame
+
+    files = image_files([images])[: 4 if quick else None]
+    originals = [read_image(f) for f in files]
+    frames = [camera_frame(image, np.random.default_rng(0)) for image in originals]
+    inputs = originals + frames
+    ours = best_of(lambda: [norm.normalize_image(i) for i in inputs], 3)
+    new = [norm.normalize_image(i) for i in inputs]
+    fast = norm.detect_category, norm.nuclei_bright
+    norm.detect_category, norm.nuclei_bright = channel_axis_category, channel_axis_bright
+    try:
+        before = best_of(lambda: [norm.normalize_image(i) for i in inputs], 3)
+        old = [norm.normalize_image(i) for i in inputs]
+    finally:
+        norm.detect_category, norm.nuclei_bright = fast
+    same = all(a[1] == b[1] and np.array_equal(a[0], b[0]) for a, b in zip(new, old, strict=True))
+    print(
+        f"normalisation, {len(originals)} images and their 16-bit camera frames: "
+        f"{1e3 * ours / len(inputs):.1f} ms per image vs {1e3 * before / len(inputs):.1f} ms "
+        f"with channel-axis statistics (x{before / ours:.2f}); identical: {same}"
     )
     if not same:
         raise SystemExit("the two implementations disagree")
@@ -221,15 +292,18 @@ def demo(root: Path) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "postprocess", "demo"])
+    parser.add_argument("what", choices=["speed", "postprocess", "normalize", "demo"])
     parser.add_argument("--model", type=Path, help="postprocess: a shipped model folder")
-    parser.add_argument("--images", type=Path, help="postprocess: a folder of images")
+    parser.add_argument("--images", type=Path, help="postprocess, normalize: a folder of images")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--root", type=Path, default=Path("."))
     parser.add_argument("--quick", action="store_true", help="speed at tiny sizes (CI)")
     args = parser.parse_args()
     if args.what == "speed":
         speed(args.threads, args.quick)
+    elif args.what == "normalize":
+        demo_test = Path(__file__).resolve().parents[1] / "resources/dsb2018_slice/stage1_test"
+        normalize_speed(args.images or demo_test, args.quick)
     elif args.what == "postprocess":
         torch.set_num_threads(args.threads)
         postprocess_speed(args.model, args.images, args.quick)

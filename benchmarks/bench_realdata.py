@@ -242,10 +242,9 @@ def main():
             name = "+".join(m.name for m in members) if model_dir else "quick"
             table.insert(0, "model", name)
             tables.append(table)
+            print(f"{name}, {label}:")  # as each variant ends: long runs show progress
+            print(summarize_evaluation(table).to_string(index=False), flush=True)
     results = pd.concat(tables, ignore_index=True)
-    for (model, variant), table in results.groupby(["model", "variant"], sort=False):
-        print(f"{model}, {variant}:")
-        print(summarize_evaluation(table).to_string(index=False))
     out = args.out or Path(tempfile.mkstemp(suffix=".tsv")[1])
     results.to_csv(out, sep="\t", index=False)
     print(f"per image: {out}")
