@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
 from nucseg.ensemble import weighted_mean
 from nucseg.evaluation import EvaluationSet, score_images, summarize_evaluation
 from nucseg.models import ModelConfig, build_model
@@ -52,6 +51,7 @@ from nucseg.predict import (
     PredictConfig,
     _predict_native,
     _scaled,
+    load_for_prediction,
     map_confidence,
     network_for,
     predict_probability,
@@ -153,10 +153,10 @@ def ensemble_predictor(predictor):
 
 
 def load_model_folder(model_dir: Path):
-    """``(network, normalisation, thresholds, split side by id)`` of an exported folder."""
-    payload = read_checkpoint(model_dir / "model.pt")
-    model = network_of(payload, model_dir / "model.pt", CPU)
-    normalize = checkpoint_normalization(payload, model_dir)
+    """``(network, normalisation, thresholds, split side by id)`` of an exported folder
+    (the network eager on the CPU: variants compile it when they ask)."""
+    checkpoint, threads = model_dir / "model.pt", torch.get_num_threads()  # as main set it
+    model, normalize, _ = load_for_prediction(checkpoint, PredictConfig(), threads, "cpu")
     thresholds = read_thresholds(model_dir / "thresholds.json")
     split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
     return model, normalize, thresholds, split.set_index("id").side
@@ -168,8 +168,8 @@ def load_ensemble(model_dirs: list[Path]):
     loaded = [load_model_folder(d) for d in model_dirs]
     if len({normalize for _, normalize, _, _ in loaded}) > 1:
         raise SystemExit("--ensemble: the models were trained on differently normalised images")
-    sides = pd.concat([split for *_, split in loaded], axis=1).fillna("valid")
-    split = sides.apply(lambda row: "train" if (row == "train").any() else "valid", axis=1)
+    trained = pd.concat([split == "train" for *_, split in loaded], axis=1).fillna(False)
+    split = trained.any(axis=1).map({True: "train", False: "valid"})
     _, normalize, thresholds, _ = loaded[0]
     return Ensemble(m for m, *_ in loaded), normalize, thresholds, split
 

@@ -143,8 +143,7 @@ def detect_category(image: np.ndarray) -> str:
     planes = colour_planes(image)
     if len(planes) == 3:
         black, white = intensity_range(image)
-        red, green, blue = planes
-        spread = np.maximum(np.maximum(red, green), blue) - np.minimum(np.minimum(red, green), blue)
+        spread = functools.reduce(np.maximum, planes) - functools.reduce(np.minimum, planes)
         chroma = spread * np.float32(255.0 / (white - black))
         if np.median(chroma) >= 20:
             return "histology"
