@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
 from nucseg.ensemble import weighted_mean
 from nucseg.evaluation import EvaluationSet, score_images, summarize_evaluation
 from nucseg.models import ModelConfig, build_model
@@ -51,7 +52,6 @@ from nucseg.predict import (
     PredictConfig,
     _predict_native,
     _scaled,
-    load_for_prediction,
     map_confidence,
     network_for,
     predict_probability,
@@ -98,7 +98,11 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
     ``--diameter`` gives, as ``nucseg predict --diameter``); ``<variant>+compile``: the same
-    through ``torch.compile``. Returns ``{label: settings}``."""
+    through ``torch.compile``; ``<variant>+as-trained``: the network as its checkpoint holds
+    it (prediction folds its batch norms and stores its convolutions in bf16:
+    :func:`nucseg.predict.network_for`; ``scales-every-view``, the old defaults' baseline,
+    runs it as trained too).
+    Returns ``{label: settings}``."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
     own = predict_config([model_dir]) if model_dir else PredictConfig()
@@ -115,7 +119,7 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
     for variant in args.variants:  # scales@0,5: the scale search with other views
         if variant.startswith("scales@"):
-            variant = variant.removesuffix("+compile")
+            variant = variant.removesuffix("+compile").removesuffix("+as-trained")
             other_views = tuple(int(v) for v in variant.removeprefix("scales@").split(","))
             label = f"scales {args.scales}, views {list(other_views)}"
             options[variant] = (label, PredictConfig(views=other_views, scales=scales))
@@ -127,10 +131,15 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         )
     chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
     measured = {}
+    if any(v.startswith("scales-every-view+") or v.endswith("+as-trained+compile") for v in chosen):
+        raise SystemExit("networks as trained (scales-every-view, +as-trained) run eagerly")
     for variant in chosen:  # <variant>+compile: the same through torch.compile
-        label, predict = options[variant.removesuffix("+compile")]
+        base = variant.removesuffix("+compile").removesuffix("+as-trained")
+        label, predict = options[base]
         if variant.endswith("+compile"):
             label, predict = f"{label}, compiled", replace(predict, compile=True)
+        if variant.endswith("+as-trained"):  # not prepared as prediction prepares it
+            label = f"{label}, as trained"
         measured[label] = predict
     return measured
 
@@ -154,9 +163,12 @@ def ensemble_predictor(predictor):
 
 def load_model_folder(model_dir: Path):
     """``(network, normalisation, thresholds, split side by id)`` of an exported folder
-    (the network eager on the CPU: variants compile it when they ask)."""
-    checkpoint, threads = model_dir / "model.pt", torch.get_num_threads()  # as main set it
-    model, normalize, _ = load_for_prediction(checkpoint, PredictConfig(), threads, "cpu")
+    (the network as its checkpoint holds it, eager on the CPU: variants fold its batch
+    norms, store its convolutions in bf16 and compile it as prediction does,
+    :func:`nucseg.predict.network_for`)."""
+    payload = read_checkpoint(model_dir / "model.pt")
+    model = network_of(payload, model_dir / "model.pt", CPU)
+    normalize = checkpoint_normalization(payload, model_dir / "model.pt")
     thresholds = read_thresholds(model_dir / "thresholds.json")
     split = pd.read_csv(model_dir / "split.tsv", sep="\t", dtype=str)
     return model, normalize, thresholds, split.set_index("id").side
@@ -201,7 +213,8 @@ def main():
         nargs="+",
         default=["full", "scales"],
         help="own, full, scales, scales@<views> (e.g. scales@0,5), scales-every-view, fp32, "
-        "diameter (--diameter); any with +compile (e.g. own+compile)",
+        "diameter (--diameter); any with +compile (e.g. own+compile) or +as-trained (the "
+        "network not prepared for prediction)",
     )
     parser.add_argument(
         "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
@@ -225,18 +238,19 @@ def main():
             model, normalize, thresholds, split = load_ensemble(members)
         else:
             model, normalize, thresholds, split = load_model_folder(model_dir)
-        compiled = None
+        networks = {}  # by (compiled, prepared, precision): one compilation serves them all
         for label, predict in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
-            predictor = every_view_every_scale if "every view" in label else predict_probability
+            baseline = "every view" in label  # the defaults as they were: batch norms too
+            predictor = every_view_every_scale if baseline else predict_probability
             predictor = ensemble_predictor(predictor)
-            if predict.compile and compiled is None:  # one compilation serves every variant
-                compiled = (
-                    Ensemble(network_for(m, predict) for m in model)
-                    if isinstance(model, Ensemble)
-                    else network_for(model, predict)
-                )
-            net = compiled if predict.compile else model
+            prepared = not (baseline or label.endswith("as trained"))
+            key = (predict.compile, prepared, predict.precision)
+            if key not in networks:
+                nets = model if isinstance(model, Ensemble) else [model]
+                ready = [network_for(m, predict) if prepared else m for m in nets]
+                networks[key] = Ensemble(ready) if isinstance(model, Ensemble) else ready[0]
+            net = networks[key]
             table = score_images(net, normalize, thresholds, sets, predict, CPU, predictor)
             table.insert(0, "variant", label)
             name = "+".join(m.name for m in members) if model_dir else "quick"

@@ -96,3 +96,60 @@ def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
         direct = predict_views(model, half, CPU, (0, 5, 2), None)
     expected = np.clip(nucseg.predict.resize_maps(direct, (64, 80)), 0, 1)
     np.testing.assert_allclose(chosen, expected, atol=1e-5)
+
+
+def test_typical_object_diameter_is_that_of_the_median_foreground_pixel_s_region():
+    from skimage.draw import disk
+
+    from nucseg.predict import typical_object_diameter
+
+    semantic = np.zeros((200, 200), np.float32)
+    for k, radius in enumerate((8, 10, 10, 10, 14)):  # the median pixel: in a 20-px disk
+        semantic[disk((20 + 38 * k, 100), radius)] = 0.9
+    semantic[5, 5] = 0.9  # a speck: not an object
+    assert abs(typical_object_diameter(semantic) - 20) < 1
+    fragments = np.zeros((200, 200), np.float32)
+    fragments[disk((100, 100), 30)] = 0.9  # one large nucleus among its small fragments
+    for k in range(10):
+        fragments[disk((10, 10 + 18 * k), 3)] = 0.9
+    assert abs(typical_object_diameter(fragments) - 60) < 1
+    assert typical_object_diameter(np.zeros((20, 20), np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("search_from, sizes", [(1000.0, [(64, 80)]), (1.0, [(64, 80), (32, 40)])])
+def test_nuclei_of_a_known_size_skip_the_smaller_scales(monkeypatch, search_from, sizes):
+    """With ``search_from`` above the first scale's object size, the smaller scales do not
+    run; at or below it, they do."""
+    import nucseg.predict
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(base_width=4, depth=2)).eval()
+    image = np.random.default_rng(1).random((1, 64, 80), dtype=np.float32)
+    calls = []
+    predict_views = nucseg.predict._predict_views
+
+    def counting(model, padded, device, views, dtype):
+        calls.append(padded.shape[-2:])
+        return predict_views(model, padded, device, views, dtype)
+
+    monkeypatch.setattr(nucseg.predict, "_predict_views", counting)
+    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: 20.0)
+    config = PredictConfig(scales=(1.0, 0.5), search_from=search_from, precision="fp32")
+    maps = predict_probability(model, image, CPU, config)
+    assert calls == sizes and maps.shape == (1, 64, 80)
+
+
+@pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU has no native bfloat16")
+def test_convolutions_stored_in_bf16_give_the_maps_autocast_gives():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="camunet", base_width=8, depth=3)).eval()
+    stored = precision.convolutions_in(model, torch.bfloat16)
+    assert stored.encoder.blocks[0][0].weight.dtype == torch.bfloat16
+    assert model.encoder.blocks[0][0].weight.dtype == torch.float32  # a copy
+    assert precision.convolutions_in(model, None) is model  # float32: as it is
+    image = np.random.default_rng(0).random((1, 64, 96), dtype=np.float32)
+    config = PredictConfig(views=(0, 5), precision="bf16")
+    np.testing.assert_array_equal(
+        predict_probability(stored, image, CPU, config),
+        predict_probability(model, image, CPU, config),
+    )

@@ -101,6 +101,15 @@ def test_a_known_nucleus_diameter_replaces_the_scale_search(folder, tmp_path):
         Segmenter.from_folder(folder, diameter=40, device="cpu")
 
 
+def test_the_folder_s_scale_search_threshold_holds_unless_scales_are_given(folder, tmp_path):
+    (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    settings = {"scales": [1.0, 0.5, 0.33], "search_from": 32}
+    (tmp_path / "predict.json").write_text(json.dumps(settings))
+    assert Segmenter.from_folder(tmp_path, device="cpu").predict.search_from == 32.0
+    given = Segmenter.from_folder(tmp_path, scales=[1.0, 0.5], device="cpu").predict
+    assert (given.scales, given.search_from) == ((1.0, 0.5), 0.0)  # asked for: searched
+
+
 def test_a_flat_image_gives_no_nuclei_and_a_warning(folder, caplog):
     seg = Segmenter.from_folder(folder, device="cpu")
     for flat in (np.full((32, 40), 33_000, np.uint16), np.full((32, 40), 1e38, np.float32)):

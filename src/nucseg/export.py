@@ -42,7 +42,7 @@ from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
-PREDICT_KEYS = ("tta_views", "scales", "tile")
+PREDICT_KEYS = ("tta_views", "scales", "search_from", "tile")
 
 #: files of a shipped model folder
 MODEL_FILES = (

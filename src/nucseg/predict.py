@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage as ndi
 
 from nucseg.augment import dihedral, inverse_dihedral
 from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint, select_device
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, SegmentationNet
+from nucseg.models.folding import fold_batch_norms
 from nucseg.normalize import NormalizeConfig
-from nucseg.precision import autocast, autocast_dtype, channels_last
+from nucseg.precision import autocast, autocast_dtype, channels_last, convolutions_in
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,12 @@ class PredictConfig:
     size for ordinary images.  A first size-estimate pass cannot do this: the pieces it
     finds look like ordinary nuclei.  The scale is chosen on the first view alone, and only
     the chosen scale runs the other views: with 4 views and scales 1, 0.5, 0.33 an image
-    costs 1.36 + 3 s² full-size passes instead of 4 x 1.36.
+    costs 1.36 + 3 s² full-size passes instead of 4 x 1.36.  ``search_from``: the other
+    scales run only when the first scale's map has objects of at least this many pixels
+    across (:func:`typical_object_diameter`; 0: always): images of nuclei near the trained
+    size skip the search.  With dsb36 (its training nuclei: 21.7 pixels) at 32 pixels, 102
+    of its 133 held-out DSB images skip it and no image of Coelho, CTC, GBM40 or MoNuSeg
+    whose best scale was a smaller one does (docs/benchmarks.md).
 
     ``compile``: the network runs through ``torch.compile`` (:func:`network_for`).
     """
@@ -66,6 +73,7 @@ class PredictConfig:
     tile_ramp: int = 32
     precision: str = "auto"
     scales: tuple[float, ...] = (1.0,)
+    search_from: float = 0.0
     compile: bool = False
 
     @classmethod
@@ -80,20 +88,26 @@ class PredictConfig:
 
 
 def network_for(model: SegmentationNet, config: PredictConfig) -> torch.nn.Module:
-    """The network as prediction calls it: ``model`` itself, or with ``config.compile`` the
-    model through ``torch.compile`` (inductor, dynamic shapes: one compilation serves every
-    image size, view batch and tile).  Compiled, batch norm, ReLU and concatenation run as
+    """The network as prediction calls it: ``model`` with its batch norms folded into the
+    convolutions that read them (:func:`nucseg.models.folding.fold_batch_norms`), its
+    convolution weights stored in ``config.precision``'s autocast dtype
+    (:func:`nucseg.precision.convolutions_in`), and with ``config.compile`` that through
+    ``torch.compile`` (inductor, dynamic shapes: one compilation serves every
+    image size, view batch and tile).  Outside ``config.precision`` it must not run: use
+    one network per precision.  Compiled, batch norm, ReLU and concatenation run as
     fused kernels beside oneDNN's convolutions, probabilities within ~0.02 of eager's,
     after a one-off compilation of ~15 s (cached on disk) to ~60 s.  Measured
     (docs/benchmarks.md): x1.14 on 133 DSB images of many sizes once compiled (slower in
     all with the compilation), ~x2 on images of repeating sizes.  Without a C++ compiler
     (which inductor needs) the model stays eager, with a warning."""
+    device = next(model.parameters()).device
+    network = convolutions_in(fold_batch_norms(model), autocast_dtype(config.precision, device))
     if not config.compile:
-        return model
+        return network
     if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++")):
         log.warning("no C++ compiler (g++) for torch.compile: predicting eagerly")
-        return model
-    return torch.compile(model, dynamic=True)
+        return network
+    return torch.compile(network, dynamic=True)
 
 
 def load_for_prediction(
@@ -208,12 +222,14 @@ def predict_probability(
         # the scale is chosen on the first view alone; the other views run at that scale only
         first = replace(config, views=config.views[:1])
         best_confidence, best, chosen = -1.0, None, None
-        for scale in config.scales:
+        for index, scale in enumerate(config.scales):
             resized = _scaled(image, scale)
             prob = _predict_native(model, resized, device, first)
             confidence = map_confidence(prob)
             if confidence > best_confidence:  # ties: the first scale listed
                 best_confidence, best, chosen = confidence, prob, resized
+            if index == 0 and typical_object_diameter(prob[0]) < config.search_from:
+                break  # the first scale's nuclei are of a size the network knows
         rest = config.views[1:]
         if rest:
             others = _predict_native(model, chosen, device, replace(config, views=rest))
@@ -240,6 +256,23 @@ def map_confidence(prob: np.ndarray, floor: float = 0.1) -> float:
     if not candidates.any():
         return 0.0
     return float(np.abs(2 * semantic[candidates] - 1).mean())
+
+
+def typical_object_diameter(semantic: np.ndarray, threshold: float = 0.5) -> float:
+    """The equivalent diameter (pixels) of the region of ``semantic > threshold`` that
+    holds the median foreground pixel (the area-weighted median region; regions under 4
+    pixels ignored; 0 without any): a cheap size of the objects in a map, before instance
+    separation.  Weighted by area, the fragments a network makes of nuclei far larger than
+    it learned do not hide them (the plain median over regions called 3 of 48 Coelho images
+    of ~90-pixel nuclei 22-28 pixels); touching nuclei count as one, so it errs large."""
+    regions, count = ndi.label(semantic > threshold)
+    areas = np.sort(np.bincount(regions.ravel(), minlength=count + 1)[1:])
+    areas = areas[areas >= 4]
+    if not len(areas):
+        return 0.0
+    cumulative = np.cumsum(areas)
+    median_area = areas[np.searchsorted(cumulative, cumulative[-1] / 2)]
+    return float(np.sqrt(4 * median_area / np.pi))
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -37,7 +37,12 @@ from nucseg.predict import PredictConfig, network_for, predict_probability
 log = logging.getLogger(__name__)
 
 #: settings :meth:`Segmenter.from_models` takes from a model folder's ``predict.json``
-FOLDER_SETTINGS = {"tta_views": "views", "scales": "scales", "tile": "tile"}
+FOLDER_SETTINGS = {
+    "tta_views": "views",
+    "scales": "scales",
+    "tile": "tile",
+    "search_from": "search_from",
+}
 
 
 def checkpoint_path(model: Path | str) -> Path:
@@ -77,16 +82,20 @@ def predict_config(
 ) -> PredictConfig:
     """The prediction settings of :meth:`Segmenter.from_models`: those given, else a single
     model folder's (``predict.json``), else :class:`PredictConfig`'s defaults; ``diameter``
-    replaces the scale search by one scale (:func:`diameter_scale`)."""
+    replaces the scale search by one scale (:func:`diameter_scale`); ``scales`` given are
+    searched on every image (the folder's ``search_from`` is dropped)."""
     folder = folder_predict_settings(models)
     if diameter is not None:
         if scales is not None:
             raise NucsegInputError("--diameter and --scales both set: give one of them")
         scales = (diameter_scale(folder.get("nucleus_diameter"), diameter),)
     settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
+    if scales is not None:  # scales given: searched in full
+        settings.pop("search_from", None)
     given = {"views": views, "scales": scales, "tile": tile}
     settings |= {k: v for k, v in given.items() if v is not None}
-    settings = {k: tuple(v) if k != "tile" else int(v) for k, v in settings.items()}
+    kinds = {"views": tuple, "scales": tuple, "tile": int, "search_from": float}
+    settings = {k: kinds[k](v) for k, v in settings.items()}
     return replace(PredictConfig(**settings), precision=precision)
 
 
@@ -177,13 +186,13 @@ class Segmenter:
         paths = [checkpoint_path(m) for m in models]
         torch_device = select_device(device)
         payloads = {p: read_checkpoint(p) for p in paths}  # each file read once
-        networks = [network_of(payloads[p], p, torch_device) for p in paths]
         normalizations = {checkpoint_normalization(payloads[p], p) for p in paths}
         if len(normalizations) > 1:
             raise NucsegInputError("the models were trained on differently normalised images")
         predict = predict_config(
             models, views=views, scales=scales, tile=tile, precision=precision, diameter=diameter
         )
+        networks = [network_for(network_of(payloads[p], p, torch_device), predict) for p in paths]
         if thresholds is None:
             thresholds = folder_file(models, "thresholds.json")
         if not isinstance(thresholds, PostprocessConfig):
