@@ -17,7 +17,9 @@ norms before a transposed convolution (a bias per tap, not per channel: the coar
 decoder levels), those with a negative scale before a pooling, and every other
 architecture (``conv-bn-act``, the ResNet-34 encoder, the dilated bottleneck: returned
 unchanged).  Measured on dsb36 (docs/benchmarks.md): batch norm and ReLU were a quarter of
-its inference time.
+its inference time; folded, with its convolution weights in bf16
+(:func:`nucseg.precision.convolutions_in`), 2-view prediction of its 133 held-out DSB
+images took 30.7 s against 34.4 s, the same scores.
 """
 
 from __future__ import annotations
