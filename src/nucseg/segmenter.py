@@ -186,13 +186,14 @@ class Segmenter:
         paths = [checkpoint_path(m) for m in models]
         torch_device = select_device(device)
         payloads = {p: read_checkpoint(p) for p in paths}  # each file read once
+        networks = [network_of(payloads[p], p, torch_device) for p in paths]  # errors first
         normalizations = {checkpoint_normalization(payloads[p], p) for p in paths}
         if len(normalizations) > 1:
             raise NucsegInputError("the models were trained on differently normalised images")
         predict = predict_config(
             models, views=views, scales=scales, tile=tile, precision=precision, diameter=diameter
         )
-        networks = [network_for(network_of(payloads[p], p, torch_device), predict) for p in paths]
+        networks = [network_for(n, predict) for n in networks]  # as prediction runs them
         if thresholds is None:
             thresholds = folder_file(models, "thresholds.json")
         if not isinstance(thresholds, PostprocessConfig):
