@@ -342,3 +342,13 @@ def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quo
     assert "Thresholds (`thresholds.json`): mask 0.4" in card
     with pytest.raises(NucsegInputError, match=r"unknown post-processing settings \['mask'\]"):
         write_fixed_thresholds({"postprocess": {"mask": 0.4}}, PostprocessConfig(), tmp_path / "u")
+
+
+def test_the_card_says_which_images_skip_the_scale_search():
+    from nucseg.export import search_clause
+
+    assert "only when the full-size map's objects are 32 px" in search_clause(
+        {"scales": [1.0, 0.5], "search_from": 32}
+    )
+    assert search_clause({"scales": [1.0, 0.5]}) == ""  # every image searches
+    assert search_clause({"scales": [1.0], "search_from": 32}) == ""  # nothing to search

@@ -227,6 +227,17 @@ probability {post.min_mean_probability}.
 """
 
 
+def search_clause(predict: dict) -> str:
+    """The card's words on ``predict.search_from`` (none when every image searches)."""
+    search_from = predict.get("search_from", 0)
+    if not search_from or len(predict.get("scales", [1.0])) < 2:
+        return ""
+    return (
+        f"; the smaller sizes only when the full-size map's objects are {search_from:g} px "
+        "across or more"
+    )
+
+
 def model_card(
     name: str,
     payload: dict,
@@ -270,7 +281,7 @@ bright, percentiles scaled.  Output: instance labels (TIFF) and a Kaggle RLE sub
   ({os.cpu_count()} cores, {device}).
 - Prediction (`predict.json`, what the thresholds were tuned with): test-time views
   {predict.get("tta_views", [0])}, scales {predict.get("scales", [1.0])} (each image is
-  predicted at these sizes and the most confident one kept).
+  predicted at these sizes and the most confident one kept{search_clause(predict)}).
 
 {validation_section(thresholds)}
 {evaluation_section(evaluation)}
