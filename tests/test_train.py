@@ -352,3 +352,22 @@ def test_the_card_says_which_images_skip_the_scale_search():
     )
     assert search_clause({"scales": [1.0, 0.5]}) == ""  # every image searches
     assert search_clause({"scales": [1.0], "search_from": 32}) == ""  # nothing to search
+
+
+def test_the_card_lists_the_validation_score_per_acquisition():
+    from nucseg.export import validation_section
+
+    thresholds = {
+        "postprocess": {"mask_threshold": 0.5},
+        "valid_dsb_tuned": 0.5,
+        "valid_dsb_by_category": {"fluorescence": 0.5},
+        "valid_dsb_by_acquisition": {
+            "dsb:fluorescence:256x256:3": {"images": 62, "dsb": 0.71},
+            "ctc:fluorescence:1024x1024:1": {"images": 4, "dsb": 0.12},
+        },
+    }
+    card = validation_section(thresholds)
+    assert "| ctc:fluorescence:1024x1024:1 | 4 | 0.120 |" in card
+    assert "| dsb:fluorescence:256x256:3 | 62 | 0.710 |" in card
+    one = {**thresholds, "valid_dsb_by_acquisition": {"a": {"images": 3, "dsb": 0.5}}}
+    assert "Per acquisition" not in validation_section(one)

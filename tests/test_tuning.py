@@ -93,9 +93,9 @@ def test_balanced_score_gives_each_category_the_same_say():
     others = np.mean([per_image[k] for k in "123"])
     assert balanced_mean(per_image) == pytest.approx(3 * others / 4)  # one group: plain mean
     assert balanced_mean(per_image, groups) == pytest.approx(others / 2)
-    _, rows, _, per_category = grid_search(probs, labels, config, {"min_size": [12]}, groups)
+    _, rows, _, best_scores = grid_search(probs, labels, config, {"min_size": [12]}, groups)
     assert rows[0]["dsb"] == pytest.approx(others / 2, abs=1e-6)  # the search scores that way
-    assert per_category == {"fluorescence": pytest.approx(others, abs=1e-6), "histology": 0.0}
+    assert best_scores == pytest.approx(per_image, abs=1e-6)
 
 
 def test_worker_processes_do_not_import_the_calling_script_again(tmp_path):
@@ -119,3 +119,33 @@ def test_worker_processes_do_not_import_the_calling_script_again(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "['0', '1', '2']"
+
+
+def test_the_tuned_file_gives_the_score_per_category_and_per_acquisition(tmp_path, monkeypatch):
+    from nucseg.io.arrays import save_arrays
+
+    probs, labels = _under_confident_maps()
+    probs["0"] = np.zeros_like(probs["0"])  # one image of acquisition a found empty: 0
+    monkeypatch.setattr(tuning, "load_validation", lambda fold: (probs, labels))
+    save_arrays(tmp_path / "maps.npz", probs)
+    config = PostprocessConfig(marker_threshold=0.45)
+    result = tuning.tune_thresholds(
+        [tmp_path / "maps.npz"],
+        None,
+        tmp_path / "fold",
+        tmp_path / "thresholds.json",
+        base=config,
+        grid={"min_size": [12]},
+        categories={"0": "fluorescence", "1": "fluorescence", "2": "histology", "3": "histology"},
+        acquisitions={"0": "a", "1": "a", "2": "b", "3": "c"},
+    )
+    per_image = {k: float(image_scores(p, labels[k], [config])[0]) for k, p in probs.items()}
+    assert json.loads((tmp_path / "thresholds.json").read_text()) == result
+    assert result["valid_dsb_by_category"] == {
+        "fluorescence": pytest.approx(per_image["1"] / 2, abs=1e-6),
+        "histology": pytest.approx((per_image["2"] + per_image["3"]) / 2, abs=1e-6),
+    }
+    by_acquisition = result["valid_dsb_by_acquisition"]
+    assert list(by_acquisition) == ["a", "b", "c"]
+    assert by_acquisition["a"] == {"images": 2, "dsb": pytest.approx(per_image["1"] / 2, abs=1e-6)}
+    assert by_acquisition["c"]["images"] == 1 and by_acquisition["c"]["dsb"] > 0.3

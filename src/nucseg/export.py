@@ -218,12 +218,29 @@ def validation_section(thresholds: dict) -> str:
 | --- | --- |
 {score_rows}
 | balanced mean | {thresholds["valid_dsb_tuned"]:.3f} |
-"""
+{acquisition_table(thresholds.get("valid_dsb_by_acquisition", {}))}"""
     return f"""{heading}
 Thresholds (`thresholds.json`): mask {post.mask_threshold}, marker
 {post.marker_threshold}, split h {post.split_h}, min size {post.min_size}, min relative
 size {post.min_relative_size}, max relative size {post.max_relative_size}, min mean
 probability {post.min_mean_probability}.
+"""
+
+
+def acquisition_table(by_acquisition: dict) -> str:
+    """The card's validation score per acquisition (none for a single one)."""
+    if len(by_acquisition) < 2:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {entry['images']} | {entry['dsb']:.3f} |"
+        for name, entry in by_acquisition.items()
+    )
+    return f"""
+Per acquisition (a mean over categories can hide one that fails):
+
+| acquisition | images | DSB score |
+| --- | --- | --- |
+{rows}
 """
 
 

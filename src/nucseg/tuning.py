@@ -68,15 +68,22 @@ def load_validation(fold_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[s
     return images, labels
 
 
+def grouped(scores: dict, groups: dict[str, str] | None = None) -> dict[str, list]:
+    """Per-image scores by group (``groups``: image id -> group; one group ``all``
+    without), the groups in sorted order."""
+    by_group: dict[str, list] = {}
+    for image_id, score in scores.items():
+        by_group.setdefault((groups or {}).get(image_id, "all"), []).append(score)
+    return dict(sorted(by_group.items()))
+
+
 def balanced_mean(
     scores: dict[str, float] | dict[str, np.ndarray], categories: dict[str, str] | None = None
 ):
     """Mean over categories of the mean score of their images (one group without
     ``categories``); works on per-image floats and on per-image score vectors alike."""
-    groups: dict[str, list] = {}
-    for image_id, score in scores.items():
-        groups.setdefault((categories or {}).get(image_id, "all"), []).append(score)
-    return np.mean([np.mean(values, axis=0) for values in groups.values()], axis=0)
+    by_category = grouped(scores, categories)
+    return np.mean([np.mean(values, axis=0) for values in by_category.values()], axis=0)
 
 
 def image_scores(
@@ -177,8 +184,7 @@ def grid_search(
 ) -> tuple[PostprocessConfig, list[dict], float, dict[str, float]]:
     """The combination of ``grid`` values with the best category-balanced score
     (:func:`balanced_mean`; ties: the first in grid order); returns it, one row per
-    combination, the score of ``base`` itself and the best combination's mean score per
-    category (one group ``all`` without ``categories``)."""
+    combination, the score of ``base`` itself and the best combination's score per image."""
     configs = grid_configs(base, grid)
     table = score_table(probs, labels, [base, *configs], threads)
     means = balanced_mean(table, categories)
@@ -188,12 +194,8 @@ def grid_search(
         {name: getattr(config, name) for name in grid} | {"dsb": round(float(score), 6)}
         for config, score in zip(configs, grid_scores, strict=True)
     ]
-    by_category: dict[str, list[float]] = {}
-    for image_id, scores in table.items():
-        group = (categories or {}).get(image_id, "all")
-        by_category.setdefault(group, []).append(float(scores[1 + best]))
-    per_category = {k: round(float(np.mean(v)), 6) for k, v in sorted(by_category.items())}
-    return configs[best], rows, base_score, per_category
+    per_image = {image_id: float(scores[1 + best]) for image_id, scores in table.items()}
+    return configs[best], rows, base_score, per_image
 
 
 def tune_thresholds(
@@ -205,32 +207,41 @@ def tune_thresholds(
     base: PostprocessConfig,
     grid: dict[str, list] | None = None,
     categories: dict[str, str] | None = None,
+    acquisitions: dict[str, str] | None = None,
     vote: bool = False,
     threads: int = 1,
 ) -> dict:
     """Tune the post-processing of one model or ensemble on a fold's validation images
     from its members' validation maps (:func:`nucseg.prediction_jobs.predict_validation`); write
     ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
-    scores category-balanced (:func:`balanced_mean`) when ``categories`` are given."""
+    scores category-balanced (:func:`balanced_mean`) when ``categories`` are given, the
+    tuned score per category and, with ``acquisitions`` (image id -> acquisition), per
+    acquisition with its image count: a fold of whole acquisitions can be dominated by one."""
     _, labels = load_validation(fold_dir)
     probs = weighted_mean([load_arrays(p) for p in member_maps], weights, vote)
     if sorted(probs) != sorted(labels):
         raise NucsegInputError(
             f"{member_maps[0]}: its validation maps are not of the images of {fold_dir}"
         )
-    best, rows, default, per_category = grid_search(
+    best, rows, default, per_image = grid_search(
         probs, labels, base, grid or DEFAULT_GRID, categories, threads
     )
     tuned = max(r["dsb"] for r in rows)
+    per_category = grouped(per_image, categories)
     result = {
         "postprocess": asdict(best),
         "valid_dsb_default": round(default, 6),
         "valid_dsb_tuned": round(tuned, 6),
-        "valid_dsb_by_category": per_category,
+        "valid_dsb_by_category": {k: round(float(np.mean(v)), 6) for k, v in per_category.items()},
         "n_images": len(probs),
         "fold": str(fold_dir),
         "grid": rows,
     }
+    if acquisitions:
+        result["valid_dsb_by_acquisition"] = {
+            name: {"images": len(v), "dsb": round(float(np.mean(v)), 6)}
+            for name, v in grouped(per_image, acquisitions).items()
+        }
     with atomic_path(out_path) as tmp:
         tmp.write_text(json.dumps(result, indent=1) + "\n")
     log.info(

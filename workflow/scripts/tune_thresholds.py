@@ -19,6 +19,7 @@ def main(snakemake):
         with atomic_path(snakemake.output[0]) as tmp:
             shutil.copyfile(snakemake.input.reuse, tmp)
         return
+    manifest = read_manifest(snakemake.input.manifest)
     tune_thresholds(
         list(snakemake.input.maps),
         snakemake.params.weights,
@@ -26,7 +27,8 @@ def main(snakemake):
         snakemake.output[0],
         base=base,
         grid=snakemake.params.postprocess.get("grid"),
-        categories=dict(read_manifest(snakemake.input.manifest)[["id", "category"]].values),
+        categories=dict(manifest[["id", "category"]].values),
+        acquisitions=dict(manifest[["id", "acquisition"]].values),
         vote=snakemake.params.vote,
         threads=snakemake.threads,
     )
