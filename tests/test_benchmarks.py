@@ -14,7 +14,7 @@ QUICK_RUNS = {
     "bench_nerve.py": ["--quick"],
     "bench_precision.py": ["--quick"],
     "bench_predict.py": ["speed", "--quick"],
-    "bench_realdata.py": ["--quick"],
+    "bench_realdata.py": ["--quick", "--variants", "scales-every-view", "own+as-trained", "own"],
     "bench_rle_metric.py": ["--quick"],
     "bench_train.py": ["throughput", "--quick"],
     "bench_tuning.py": ["--quick"],
