@@ -11,6 +11,9 @@ identical labels checked.
 with per-pixel channel statistics as reductions over the ``H x W x 3`` channel axis (as
 before), on real images (``--images``) as they are and as 16-bit camera frames, identical
 categories and outputs checked.
+``tiles``: seconds of a model folder's own prediction settings on large real images
+(``--images``, e.g. Coelho's 1349 x 1030 frames) with tiles sized to the image against
+square ``--tile`` tiles (as before) and the whole image in one pass, maps compared.
 ``demo``: after ``snakemake results/submission.csv``, the test DSB score of every model and
 ensemble with and without TTA, with the config's and with the tuned thresholds.
 
@@ -21,6 +24,8 @@ ensemble with and without TTA, with the config's and with the tuned thresholds.
     .venv/bin/python benchmarks/bench_predict.py postprocess --quick    # generated maps (CI)
     .venv/bin/python benchmarks/bench_predict.py normalize \
         --images resources/dsb2018_slice/stage1_test
+    .venv/bin/python benchmarks/bench_predict.py tiles --model resources/models/dsb36 \
+        --images resources/realdata/coelho2009_gnf --count 6
     .venv/bin/python benchmarks/bench_predict.py demo
 """
 
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -243,6 +249,58 @@ def normalize_speed(images: Path, quick: bool) -> None:
         raise SystemExit("the two implementations disagree")
 
 
+def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: int) -> None:
+    """Seconds of prediction with tiles sized to the image (:func:`nucseg.predict.tile_length`)
+    against square ``tile`` tiles (as before) and the whole image; maps compared."""
+    from dataclasses import replace
+
+    import nucseg.predict as pred
+    from nucseg.inference import image_files
+    from nucseg.io.images import read_image
+    from nucseg.models import ModelConfig, build_model
+    from nucseg.normalize import normalize_image
+    from nucseg.segmenter import predict_config
+
+    cpu = torch.device("cpu")
+    if model_dir is None:  # quick: a tiny untrained network on a generated image
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(base_width=4, depth=2)).eval()
+        pixels = [np.random.default_rng(0).random((1, 200, 330), dtype=np.float32)]
+        config, tile = pred.PredictConfig(tile=128, tile_margin=16), 128
+    else:
+        config = replace(predict_config([model_dir]), tile=tile)
+        threads = torch.get_num_threads()  # as main set it
+        model, normalize, _ = pred.load_for_prediction(model_dir / "model.pt", config, threads)
+        pixels = [
+            normalize_image(read_image(f), normalize)[0] for f in image_files([images])[:count]
+        ]
+
+    def timed(settings):  # (maps, seconds) of one pass over the images
+        begin = time.perf_counter()
+        maps = [pred.predict_probability(model, p, cpu, settings) for p in pixels]
+        return maps, time.perf_counter() - begin
+
+    whole_image = replace(config, tile=10**5)
+    timed(whole_image)  # warm-up: oneDNN's kernels for these sizes
+    whole, seconds_whole = timed(whole_image)
+    sized, seconds_sized = timed(config)
+    fitted = pred.tile_length
+    pred.tile_length = lambda total, tile, overlap, multiple: min(total, tile)  # square tiles
+    try:
+        square, seconds_square = timed(config)
+    finally:
+        pred.tile_length = fitted
+    differ = max(
+        np.abs(a - b).max() for m in (sized, square) for a, b in zip(m, whole, strict=True)
+    )
+    print(
+        f"{len(pixels)} images of {pixels[0].shape[-1]} x {pixels[0].shape[-2]}, tile {tile}: "
+        f"square tiles {seconds_square:.1f} s, tiles sized to the image {seconds_sized:.1f} s "
+        f"(x{seconds_square / seconds_sized:.2f}), the whole image {seconds_whole:.1f} s; "
+        f"maps differ from the whole image's by at most {differ:.1e}"
+    )
+
+
 def demo(root: Path) -> None:
     config = yaml.safe_load((root / "config.yaml").read_text())
     manifest = read_manifest(root / "results/test/manifest.tsv")
@@ -292,7 +350,9 @@ def demo(root: Path) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "postprocess", "normalize", "demo"])
+    parser.add_argument("what", choices=["speed", "postprocess", "normalize", "tiles", "demo"])
+    parser.add_argument("--count", type=int, default=6, help="tiles: images to predict")
+    parser.add_argument("--tile", type=int, default=1024, help="tiles: the tile size")
     parser.add_argument("--model", type=Path, help="postprocess: a shipped model folder")
     parser.add_argument("--images", type=Path, help="postprocess, normalize: a folder of images")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -307,6 +367,9 @@ def main():
     elif args.what == "postprocess":
         torch.set_num_threads(args.threads)
         postprocess_speed(args.model, args.images, args.quick)
+    elif args.what == "tiles":
+        torch.set_num_threads(args.threads)
+        tiles_speed(None if args.quick else args.model, args.images, args.count, args.tile)
     else:
         torch.set_num_threads(args.threads)
         demo(args.root)

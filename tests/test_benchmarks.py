@@ -10,6 +10,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 QUICK_RUNS = {
     "bench_predict.py postprocess": ["postprocess", "--quick"],
     "bench_predict.py normalize": ["normalize", "--quick"],
+    "bench_predict.py tiles": ["tiles", "--quick"],
     "bench_augment.py": ["--quick"],
     "bench_nerve.py": ["--quick"],
     "bench_precision.py": ["--quick"],

@@ -180,6 +180,20 @@ def test_a_large_image_predicted_in_tiles_equals_the_whole_image_prediction():
     assert np.abs(seams - whole).max() > 1e-3  # without margins the tile edges show
 
 
+def test_tiles_are_as_few_as_the_tile_size_needs_and_no_longer_than_they_must_be():
+    from nucseg.predict import tile_length
+
+    assert tile_length(1000, 1024, 224, 16) == 1000  # fits: one tile, the axis itself
+    assert tile_length(1040, 1024, 224, 16) == 640  # two tiles of 640, not of 1024
+    assert tile_length(1360, 1024, 224, 16) == 800
+    for total in range(320, 5000, 48):  # padded sizes: multiples of 16
+        length = tile_length(total, 1024, 224, 16)
+        starts = tile_starts(total, length, length - 224)
+        needed = len(tile_starts(total, 1024, 1024 - 224))
+        assert length <= 1024 and length % 16 == 0 and len(starts) == needed
+        assert starts[-1] + length == total and all(np.diff(starts) <= length - 224)
+
+
 def test_blend_windows_of_neighbouring_tiles_sum_to_one():
     starts = tile_starts(300, 128, 64)
     assert starts[0] == 0 and starts[-1] == 172

@@ -182,6 +182,19 @@ def predict_with_presence(
     return maps[:, :height, :width], presence
 
 
+def tile_length(total: int, tile: int, overlap: int, multiple: int) -> int:
+    """The length of tiles along an axis of ``total`` pixels: as many tiles as ``tile``
+    pixels need with ``overlap`` shared between neighbours, each as short as covers the
+    axis (a multiple of ``multiple``, at most ``tile``).  ``total`` itself when it fits one
+    tile.  A padded 1360 x 1040 image (Coelho's) in square 1024-pixel tiles ran 2.97 times
+    its pixels through the network, in tiles of 800 x 640 1.45 times: dsb36's defaults on 6
+    such images took 14.8 against 32.5 s (``bench_predict.py tiles``), the same maps."""
+    if total <= tile:
+        return total
+    count = -(-(total - overlap) // (tile - overlap))
+    return min(tile, _round_up(-(-(total + (count - 1) * overlap) // count), multiple))
+
+
 def tile_starts(total: int, tile: int, step: int) -> list[int]:
     """Starts of tiles of ``tile`` pixels every ``step`` pixels, the last one flush with
     the end; one tile when ``total <= tile``."""
@@ -294,17 +307,19 @@ def _predict_native(model, image: np.ndarray, device, config: PredictConfig) -> 
     margin = 6 * multiple if config.tile_margin is None else config.tile_margin
     margin = _round_up(margin, multiple)
     ramp = _round_up(config.tile_ramp, multiple)
-    step = tile - 2 * margin - ramp
-    if step < multiple:
+    overlap = 2 * margin + ramp
+    if tile - overlap < multiple:
         raise NucsegInputError(
             f"predict.tile {config.tile} leaves no step after margins {margin} and ramp {ramp}"
         )
     total = np.zeros((model.config.out_channels, *padded.shape[-2:]), np.float32)
     weight_sum = np.zeros(padded.shape[-2:], np.float32)
     rows, cols = padded.shape[-2:]
-    for top in tile_starts(rows, tile, step):
-        for left in tile_starts(cols, tile, step):
-            window = (slice(top, top + tile), slice(left, left + tile))
+    tile_rows = tile_length(rows, tile, overlap, multiple)  # tiles no larger than need be
+    tile_cols = tile_length(cols, tile, overlap, multiple)
+    for top in tile_starts(rows, tile_rows, tile_rows - overlap):
+        for left in tile_starts(cols, tile_cols, tile_cols - overlap):
+            window = (slice(top, top + tile_rows), slice(left, left + tile_cols))
             piece = padded[(slice(None), *window)]
             prob = _predict_views(model, piece, device, config.views, dtype)
             weights = np.outer(
