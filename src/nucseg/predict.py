@@ -39,7 +39,8 @@ class PredictConfig:
 
     ``views``: dihedral views averaged at test time (0..7, see
     :func:`nucseg.augment.dihedral`).  Images with a side above ``tile`` pixels run as
-    overlapping ``tile x tile`` tiles: each tile's outer ``tile_margin`` pixels are dropped
+    overlapping tiles of at most ``tile x tile`` pixels, sized to the image
+    (:func:`tile_length`): each tile's outer ``tile_margin`` pixels are dropped
     (unless on the image border) and neighbours cross-fade over ``tile_ramp`` pixels with
     complementary sin² ramps, so with a margin beyond the network's reach the result equals
     a whole-image prediction.  The default margin, ``6 x`` the network's multiple, covers
