@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 import yaml
 from scipy import ndimage as ndi
-from timing import best_of
+from timing import best_of, replaced
 
 from nucseg.checkpoints import load_model
 from nucseg.datasets import load_normalized, read_manifest
@@ -165,14 +165,14 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
     pixels = sum(m.shape[-1] * m.shape[-2] for m in maps)
     ours = best_of(lambda: [instances_from_probability(m, thresholds) for m in maps], 3)
     new_labels = [instances_from_probability(m, thresholds) for m in maps]
-    fast = post.h_maxima, post.fill_holes, post.distance_to_background
-    post.h_maxima, post.fill_holes = skimage_h_maxima, ndi.binary_fill_holes
-    post.distance_to_background = ndi.distance_transform_edt
-    try:
+    with replaced(
+        post,
+        h_maxima=skimage_h_maxima,
+        fill_holes=ndi.binary_fill_holes,
+        distance_to_background=ndi.distance_transform_edt,
+    ):
         before = best_of(lambda: [instances_from_probability(m, thresholds) for m in maps], 3)
         old_labels = [instances_from_probability(m, thresholds) for m in maps]
-    finally:
-        post.h_maxima, post.fill_holes, post.distance_to_background = fast
     same = all(np.array_equal(a, b) for a, b in zip(new_labels, old_labels, strict=True))
     per = 256 * 256 / (pixels / len(maps))  # scale to a 256x256 image
     print(
@@ -232,13 +232,9 @@ def normalize_speed(images: Path, quick: bool) -> None:
     inputs = originals + frames
     ours = best_of(lambda: [norm.normalize_image(i) for i in inputs], 3)
     new = [norm.normalize_image(i) for i in inputs]
-    fast = norm.detect_category, norm.nuclei_bright
-    norm.detect_category, norm.nuclei_bright = channel_axis_category, channel_axis_bright
-    try:
+    with replaced(norm, detect_category=channel_axis_category, nuclei_bright=channel_axis_bright):
         before = best_of(lambda: [norm.normalize_image(i) for i in inputs], 3)
         old = [norm.normalize_image(i) for i in inputs]
-    finally:
-        norm.detect_category, norm.nuclei_bright = fast
     same = all(a[1] == b[1] and np.array_equal(a[0], b[0]) for a, b in zip(new, old, strict=True))
     print(
         f"normalisation, {len(originals)} images and their 16-bit camera frames: "
@@ -284,12 +280,12 @@ def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: i
     timed(whole_image)  # warm-up: oneDNN's kernels for these sizes
     whole, seconds_whole = timed(whole_image)
     sized, seconds_sized = timed(config)
-    fitted = pred.tile_length
-    pred.tile_length = lambda total, tile, overlap, multiple: min(total, tile)  # square tiles
-    try:
+
+    def square_tiles(total, tile, overlap, multiple):  # tiles as before: tile x tile
+        return min(total, tile)
+
+    with replaced(pred, tile_length=square_tiles):
         square, seconds_square = timed(config)
-    finally:
-        pred.tile_length = fitted
     differ = max(
         np.abs(a - b).max() for m in (sized, square) for a, b in zip(m, whole, strict=True)
     )

@@ -192,7 +192,7 @@ def tile_length(total: int, tile: int, overlap: int, multiple: int) -> int:
     such images took 14.8 against 32.5 s (``bench_predict.py tiles``), the same maps."""
     if total <= tile:
         return total
-    count = -(-(total - overlap) // (tile - overlap))
+    count = len(tile_starts(total, tile, tile - overlap))
     return min(tile, _round_up(-(-(total + (count - 1) * overlap) // count), multiple))
 
 
