@@ -71,9 +71,9 @@ def test_the_most_confident_scale_is_kept_at_the_image_size(monkeypatch):
     assert chosen.min() >= 0 and chosen.max() <= 1 and not np.allclose(chosen, native)
 
 
-def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
-    """Views 0, 5, 2 and scales 1, 0.5: the first view picks the half size, then views 5
-    and 2 run there alone; the maps equal all three views at that size."""
+def recorded_view_passes(monkeypatch):
+    """A tiny network, a 64 x 80 image, and ``(padded shape, views)`` of every network pass
+    prediction makes from then on (recorded, then run by the original, also returned)."""
     import nucseg.predict
 
     torch.manual_seed(0)
@@ -87,6 +87,15 @@ def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
         return predict_views(model, padded, device, views, dtype)
 
     monkeypatch.setattr(nucseg.predict, "_predict_views", counting)
+    return model, image, calls, predict_views
+
+
+def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
+    """Views 0, 5, 2 and scales 1, 0.5: the first view picks the half size, then views 5
+    and 2 run there alone; the maps equal all three views at that size."""
+    import nucseg.predict
+
+    model, image, calls, predict_views = recorded_view_passes(monkeypatch)
     monkeypatch.setattr(nucseg.predict, "map_confidence", lambda p: float(p.shape[-1] == 40))
     config = PredictConfig(views=(0, 5, 2), scales=(1.0, 0.5), precision="fp32")
     chosen = predict_probability(model, image, CPU, config)
@@ -122,21 +131,11 @@ def test_nuclei_of_a_known_size_skip_the_smaller_scales(monkeypatch, search_from
     run; at or below it, they do."""
     import nucseg.predict
 
-    torch.manual_seed(0)
-    model = build_model(ModelConfig(base_width=4, depth=2)).eval()
-    image = np.random.default_rng(1).random((1, 64, 80), dtype=np.float32)
-    calls = []
-    predict_views = nucseg.predict._predict_views
-
-    def counting(model, padded, device, views, dtype):
-        calls.append(padded.shape[-2:])
-        return predict_views(model, padded, device, views, dtype)
-
-    monkeypatch.setattr(nucseg.predict, "_predict_views", counting)
+    model, image, calls, _ = recorded_view_passes(monkeypatch)
     monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: 20.0)
     config = PredictConfig(scales=(1.0, 0.5), search_from=search_from, precision="fp32")
     maps = predict_probability(model, image, CPU, config)
-    assert calls == sizes and maps.shape == (1, 64, 80)
+    assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
 
 
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU has no native bfloat16")
