@@ -97,11 +97,11 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
     (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
-    ``--diameter`` gives, as ``nucseg predict --diameter``); ``<variant>+compile``: the same
-    through ``torch.compile``; ``<variant>+as-trained``: the network as its checkpoint holds
-    it (prediction folds its batch norms and stores its convolutions in bf16:
-    :func:`nucseg.predict.network_for`; ``scales-every-view``, the old defaults' baseline,
-    runs it as trained too).
+    ``--diameter`` gives, as ``nucseg predict --diameter``); suffixes, combinable:
+    ``+compile`` the same through ``torch.compile``, ``+fp32`` in float32, ``+as-trained``
+    the network as its checkpoint holds it (prediction folds its batch norms and stores its
+    convolutions in bf16: :func:`nucseg.predict.network_for`; ``scales-every-view``, the old
+    defaults' baseline, runs it as trained too).
     Returns ``{label: settings}``."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
@@ -118,8 +118,8 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         label = f"scales {args.scales}, every view at every scale"
         options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
     for variant in args.variants:  # scales@0,5: the scale search with other views
+        variant, _ = variant_suffixes(variant)
         if variant.startswith("scales@"):
-            variant = variant.removesuffix("+compile").removesuffix("+as-trained")
             other_views = tuple(int(v) for v in variant.removeprefix("scales@").split(","))
             label = f"scales {args.scales}, views {list(other_views)}"
             options[variant] = (label, PredictConfig(views=other_views, scales=scales))
@@ -129,19 +129,31 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
             f"diameter {diameter:g} px",
             PredictConfig(views=views, scales=(scale,)),
         )
-    chosen = [v for v in args.variants if v != "fp32" or cpu_has_native_bf16()]
     measured = {}
-    if any(v.startswith("scales-every-view+") or v.endswith("+as-trained+compile") for v in chosen):
-        raise SystemExit("networks as trained (scales-every-view, +as-trained) run eagerly")
-    for variant in chosen:  # <variant>+compile: the same through torch.compile
-        base = variant.removesuffix("+compile").removesuffix("+as-trained")
+    for variant in args.variants:
+        base, suffixes = variant_suffixes(variant)
+        if (base == "fp32" or "fp32" in suffixes) and not cpu_has_native_bf16():
+            continue  # every variant runs in float32 then
+        if (base == "scales-every-view" or "as-trained" in suffixes) and "compile" in suffixes:
+            raise SystemExit("networks as trained (scales-every-view, +as-trained) run eagerly")
         label, predict = options[base]
-        if variant.endswith("+compile"):
+        if "fp32" in suffixes:
+            label, predict = f"{label}, fp32", replace(predict, precision="fp32")
+        if "compile" in suffixes:
             label, predict = f"{label}, compiled", replace(predict, compile=True)
-        if variant.endswith("+as-trained"):  # not prepared as prediction prepares it
+        if "as-trained" in suffixes:  # not prepared as prediction prepares it
             label = f"{label}, as trained"
         measured[label] = predict
     return measured
+
+
+def variant_suffixes(variant: str) -> tuple[str, set[str]]:
+    """``own+fp32+compile`` -> ``("own", {"fp32", "compile"})``; unknown suffixes exit."""
+    base, *suffixes = variant.split("+")
+    unknown = set(suffixes) - {"compile", "fp32", "as-trained"}
+    if unknown:
+        raise SystemExit(f"--variants {variant}: unknown suffix {sorted(unknown)[0]}")
+    return base, set(suffixes)
 
 
 class Ensemble(list):
@@ -213,8 +225,8 @@ def main():
         nargs="+",
         default=["full", "scales"],
         help="own, full, scales, scales@<views> (e.g. scales@0,5), scales-every-view, fp32, "
-        "diameter (--diameter); any with +compile (e.g. own+compile) or +as-trained (the "
-        "network not prepared for prediction)",
+        "diameter (--diameter); any with +compile (e.g. own+compile), +fp32 (float32) or "
+        "+as-trained (the network not prepared for prediction)",
     )
     parser.add_argument(
         "--diameter", type=float, help="the diameter variant: nuclei this many pixels across"
