@@ -36,6 +36,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,7 @@ def generated_set() -> dict[str, list]:
     return {"generated": [(i.image_id, i.pixels, i.instance_labels) for i in images]}
 
 
-def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
+def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     """The prediction settings to measure: ``own`` (the folder's predict.json), ``full``
     (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
@@ -102,7 +103,7 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
     the network as its checkpoint holds it (prediction folds its batch norms and stores its
     convolutions in bf16: :func:`nucseg.predict.network_for`; ``scales-every-view``, the old
     defaults' baseline, runs it as trained too).
-    Returns ``{label: settings}``."""
+    Returns ``{label: Variant}``."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
     own = predict_config([model_dir]) if model_dir else PredictConfig()
@@ -114,27 +115,29 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
         "scales": (f"scales {args.scales}", PredictConfig(views=views, scales=scales)),
         "fp32": ("full size, fp32", PredictConfig(views=views, precision="fp32")),
     }
-    if "scales-every-view" in args.variants:  # the scale search as it was: every view, every scale
+    parsed = [variant_suffixes(v) for v in args.variants]
+    bases = {base for base, _ in parsed}
+    if "scales-every-view" in bases:  # the scale search as it was: every view, every scale
         label = f"scales {args.scales}, every view at every scale"
         options["scales-every-view"] = (label, PredictConfig(views=views, scales=scales))
-    for variant in args.variants:  # scales@0,5: the scale search with other views
-        variant, _ = variant_suffixes(variant)
-        if variant.startswith("scales@"):
-            other_views = tuple(int(v) for v in variant.removeprefix("scales@").split(","))
+    for base in bases:  # scales@0,5: the scale search with other views
+        if base.startswith("scales@"):
+            other_views = tuple(int(v) for v in base.removeprefix("scales@").split(","))
             label = f"scales {args.scales}, views {list(other_views)}"
-            options[variant] = (label, PredictConfig(views=other_views, scales=scales))
-    if "diameter" in args.variants:  # the one scale --diameter gives (nuclei of that size)
+            options[base] = (label, PredictConfig(views=other_views, scales=scales))
+    if "diameter" in bases:  # the one scale --diameter gives (nuclei of that size)
         scale = diameter_scale(learned or diameter, diameter) if diameter else 1.0
         options["diameter"] = (
             f"diameter {diameter:g} px",
             PredictConfig(views=views, scales=(scale,)),
         )
     measured = {}
-    for variant in args.variants:
-        base, suffixes = variant_suffixes(variant)
+    for base, suffixes in parsed:
         if (base == "fp32" or "fp32" in suffixes) and not cpu_has_native_bf16():
             continue  # every variant runs in float32 then
-        if (base == "scales-every-view" or "as-trained" in suffixes) and "compile" in suffixes:
+        baseline = base == "scales-every-view"  # the defaults as they were: batch norms too
+        as_trained = baseline or "as-trained" in suffixes
+        if as_trained and "compile" in suffixes:
             raise SystemExit("networks as trained (scales-every-view, +as-trained) run eagerly")
         label, predict = options[base]
         if "fp32" in suffixes:
@@ -143,8 +146,17 @@ def variants_of(model_dir: Path | None, args) -> dict[str, PredictConfig]:
             label, predict = f"{label}, compiled", replace(predict, compile=True)
         if "as-trained" in suffixes:  # not prepared as prediction prepares it
             label = f"{label}, as trained"
-        measured[label] = predict
+        measured[label] = Variant(predict, every_view_every_scale=baseline, prepared=not as_trained)
     return measured
+
+
+class Variant(NamedTuple):
+    """One measured variant: its settings, whether it runs the old every-view-every-scale
+    search, and whether its network is prepared as prediction prepares it."""
+
+    predict: PredictConfig
+    every_view_every_scale: bool
+    prepared: bool
 
 
 def variant_suffixes(variant: str) -> tuple[str, set[str]]:
@@ -251,12 +263,10 @@ def main():
         else:
             model, normalize, thresholds, split = load_model_folder(model_dir)
         networks = {}  # by (compiled, prepared, precision): one compilation serves them all
-        for label, predict in variants_of(model_dir, args).items():
+        for label, (predict, baseline, prepared) in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
-            baseline = "every view" in label  # the defaults as they were: batch norms too
             predictor = every_view_every_scale if baseline else predict_probability
             predictor = ensemble_predictor(predictor)
-            prepared = not (baseline or label.endswith("as trained"))
             key = (predict.compile, prepared, predict.precision)
             if key not in networks:
                 nets = model if isinstance(model, Ensemble) else [model]
