@@ -109,8 +109,9 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     own = predict_config([model_dir]) if model_dir else PredictConfig()
     learned = folder_predict_settings([model_dir]).get("nucleus_diameter") if model_dir else None
     diameter = args.diameter or 0.0
+    enlarged = f", x2 below {own.enlarge_below:g} px" if own.enlarge_below else ""
     options = {
-        "own": (f"own {list(own.views)} x {list(own.scales)}", own),
+        "own": (f"own {list(own.views)} x {list(own.scales)}{enlarged}", own),
         "full": ("full size", PredictConfig(views=views)),
         "scales": (f"scales {args.scales}", PredictConfig(views=views, scales=scales)),
         "fp32": ("full size, fp32", PredictConfig(views=views, precision="fp32")),

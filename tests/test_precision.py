@@ -1,6 +1,8 @@
 """Precision settings: bfloat16 autocast where the CPU has it, float32 otherwise, never a
 silent emulated bfloat16."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -136,6 +138,27 @@ def test_nuclei_of_a_known_size_skip_the_smaller_scales(monkeypatch, search_from
     config = PredictConfig(scales=(1.0, 0.5), search_from=search_from, precision="fp32")
     maps = predict_probability(model, image, CPU, config)
     assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
+
+
+@pytest.mark.parametrize("diameter, enlarged", [(10.0, True), (20.0, False), (0.0, False)])
+def test_images_of_small_nuclei_are_predicted_at_twice_the_size(monkeypatch, diameter, enlarged):
+    """With ``enlarge_below`` above the first pass's object size (objects found), every view
+    runs at twice the size and the maps are that size's, resized back; images of larger
+    nuclei, or of none, keep their size."""
+    import nucseg.predict
+
+    model, image, calls, _ = recorded_view_passes(monkeypatch)
+    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: diameter)
+    config = PredictConfig(views=(0, 5), enlarge_below=14.0, precision="fp32")
+    maps = predict_probability(model, image, CPU, config)
+    sizes = [shape for shape, _ in calls]
+    assert maps.shape == (1, 64, 80)
+    if not enlarged:
+        assert sizes == [(64, 80), (64, 80)]
+        return
+    assert sizes == [(64, 80), (128, 160), (128, 160)]
+    twice = replace(config, scales=(2.0,), enlarge_below=0.0)
+    np.testing.assert_allclose(maps, predict_probability(model, image, CPU, twice), atol=1e-6)
 
 
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU has no native bfloat16")

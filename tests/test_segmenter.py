@@ -88,9 +88,11 @@ def test_a_folder_without_weights_is_named(tmp_path):
 def test_a_known_nucleus_diameter_replaces_the_scale_search(folder, tmp_path):
     (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
     settings = {"tta_views": [0], "scales": [1.0, 0.5, 0.33], "nucleus_diameter": 20.0}
+    settings["enlarge_below"] = 14
     (tmp_path / "predict.json").write_text(json.dumps(settings))
     seg = Segmenter.from_folder(tmp_path, diameter=40, device="cpu")
     assert seg.predict.scales == (0.5,)  # nuclei twice the learned size: shrunk once
+    assert seg.predict.enlarge_below == 0.0  # the size is known: nothing else enlarges
     image = np.zeros((64, 64), np.uint8)
     assert seg.segment(image, diameter=10).shape == (64, 64)
     with pytest.raises(NucsegInputError, match="--diameter: 0 is not a positive size"):
@@ -103,11 +105,12 @@ def test_a_known_nucleus_diameter_replaces_the_scale_search(folder, tmp_path):
 
 def test_the_folder_s_scale_search_threshold_holds_unless_scales_are_given(folder, tmp_path):
     (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
-    settings = {"scales": [1.0, 0.5, 0.33], "search_from": 32}
+    settings = {"scales": [1.0, 0.5, 0.33], "search_from": 32, "enlarge_below": 14}
     (tmp_path / "predict.json").write_text(json.dumps(settings))
-    assert Segmenter.from_folder(tmp_path, device="cpu").predict.search_from == 32.0
+    own = Segmenter.from_folder(tmp_path, device="cpu").predict
+    assert (own.search_from, own.enlarge_below) == (32.0, 14.0)
     given = Segmenter.from_folder(tmp_path, scales=[1.0, 0.5], device="cpu").predict
-    assert (given.scales, given.search_from) == ((1.0, 0.5), 0.0)  # asked for: searched
+    assert (given.scales, given.search_from, given.enlarge_below) == ((1.0, 0.5), 0.0, 0.0)
 
 
 def test_a_flat_image_gives_no_nuclei_and_a_warning(folder, caplog):

@@ -42,7 +42,7 @@ from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
-PREDICT_KEYS = ("tta_views", "scales", "search_from", "tile")
+PREDICT_KEYS = ("tta_views", "scales", "search_from", "enlarge_below", "tile")
 
 #: files of a shipped model folder
 MODEL_FILES = (
@@ -245,14 +245,18 @@ Per acquisition (a mean over categories can hide one that fails):
 
 
 def search_clause(predict: dict) -> str:
-    """The card's words on ``predict.search_from`` (none when every image searches)."""
-    search_from = predict.get("search_from", 0)
-    if not search_from or len(predict.get("scales", [1.0])) < 2:
-        return ""
-    return (
-        f"; the smaller sizes only when the full-size map's objects are {search_from:g} px "
-        "across or more"
-    )
+    """The card's words on ``predict.search_from`` and ``predict.enlarge_below`` (none when
+    every image searches and none is enlarged)."""
+    search_from, enlarge_below = predict.get("search_from", 0), predict.get("enlarge_below", 0)
+    words = ""
+    if search_from and len(predict.get("scales", [1.0])) > 1:
+        words += (
+            f"; the smaller sizes only when the full-size map's objects are {search_from:g} px "
+            "across or more"
+        )
+    if enlarge_below:
+        words += f"; images whose objects are under {enlarge_below:g} px across enlarged x2 instead"
+    return words
 
 
 def model_card(

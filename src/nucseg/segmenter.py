@@ -42,6 +42,7 @@ FOLDER_SETTINGS = {
     "scales": "scales",
     "tile": "tile",
     "search_from": "search_from",
+    "enlarge_below": "enlarge_below",
 }
 
 
@@ -83,18 +84,21 @@ def predict_config(
     """The prediction settings of :meth:`Segmenter.from_models`: those given, else a single
     model folder's (``predict.json``), else :class:`PredictConfig`'s defaults; ``diameter``
     replaces the scale search by one scale (:func:`diameter_scale`); ``scales`` given are
-    searched on every image (the folder's ``search_from`` is dropped)."""
+    searched on every image and only those (the folder's ``search_from`` and
+    ``enlarge_below`` are dropped)."""
     folder = folder_predict_settings(models)
     if diameter is not None:
         if scales is not None:
             raise NucsegInputError("--diameter and --scales both set: give one of them")
         scales = (diameter_scale(folder.get("nucleus_diameter"), diameter),)
     settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
-    if scales is not None:  # scales given: searched in full
+    if scales is not None:  # scales given: searched in full, and no others
         settings.pop("search_from", None)
+        settings.pop("enlarge_below", None)
     given = {"views": views, "scales": scales, "tile": tile}
     settings |= {k: v for k, v in given.items() if v is not None}
-    kinds = {"views": tuple, "scales": tuple, "tile": int, "search_from": float}
+    kinds = {"views": tuple, "scales": tuple, "tile": int}
+    kinds |= {"search_from": float, "enlarge_below": float}
     settings = {k: kinds[k](v) for k, v in settings.items()}
     return replace(PredictConfig(**settings), precision=precision)
 
@@ -244,7 +248,7 @@ class Segmenter:
         predict = self.predict
         if diameter is not None:
             scale = diameter_scale(self.nucleus_diameter, diameter)
-            predict = replace(predict, scales=(scale,))
+            predict = replace(predict, scales=(scale,), enlarge_below=0.0)  # the size is known
         maps = [
             {"image": predict_probability(n, pixels, self.device, predict)} for n in self.networks
         ]
