@@ -97,8 +97,13 @@ def predict_config(
         settings.pop("enlarge_below", None)
     given = {"views": views, "scales": scales, "tile": tile}
     settings |= {k: v for k, v in given.items() if v is not None}
-    kinds = {"views": tuple, "scales": tuple, "tile": int}
-    kinds |= {"search_from": float, "enlarge_below": float}
+    kinds = {
+        "views": tuple,
+        "scales": tuple,
+        "tile": int,
+        "search_from": float,
+        "enlarge_below": float,
+    }
     settings = {k: kinds[k](v) for k, v in settings.items()}
     return replace(PredictConfig(**settings), precision=precision)
 
