@@ -252,7 +252,7 @@ def predict_probability(
             confidence = map_confidence(prob)
             if confidence > best_confidence:  # ties: the first scale listed
                 best_confidence, best, chosen = confidence, prob, resized
-            if index == 0:
+            if index == 0 and (config.enlarge_below or config.search_from):
                 diameter = typical_object_diameter(prob[0])
                 if 0 < diameter < config.enlarge_below:  # small nuclei: enlarged, no search
                     chosen = _scaled(image, 2 * scale)
