@@ -53,6 +53,7 @@ from nucseg.predict import (
     PredictConfig,
     _predict_native,
     _scaled,
+    describe_gate,
     map_confidence,
     network_for,
     predict_probability,
@@ -109,7 +110,7 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     own = predict_config([model_dir]) if model_dir else PredictConfig()
     learned = folder_predict_settings([model_dir]).get("nucleus_diameter") if model_dir else None
     diameter = args.diameter or 0.0
-    enlarged = f", x2 below {own.enlarge_below:g} px" if own.enlarge_below else ""
+    enlarged = f", x2 below {describe_gate(own.enlarge_below)}" if own.enlarge_below else ""
     options = {
         "own": (f"own {list(own.views)} x {list(own.scales)}{enlarged}", own),
         "full": ("full size", PredictConfig(views=views)),
@@ -177,10 +178,10 @@ def ensemble_predictor(predictor):
     """``predictor`` for one network or, given an :class:`Ensemble`, the mean of its
     members' maps (:func:`nucseg.ensemble.weighted_mean`, as :class:`nucseg.Segmenter`)."""
 
-    def predict(model, pixels, device, settings):
+    def predict(model, pixels, device, settings, category):
         if not isinstance(model, Ensemble):
-            return predictor(model, pixels, device, settings)
-        maps = [{"image": predictor(m, pixels, device, settings)} for m in model]
+            return predictor(model, pixels, device, settings, category)
+        maps = [{"image": predictor(m, pixels, device, settings, category)} for m in model]
         return weighted_mean(maps)["image"]
 
     return predict
@@ -212,9 +213,10 @@ def load_ensemble(model_dirs: list[Path]):
 
 
 @torch.inference_mode()
-def every_view_every_scale(model, pixels, device, predict: PredictConfig):
+def every_view_every_scale(model, pixels, device, predict: PredictConfig, category=None):
     """The scale search as it was before the first-view choice: every view at every scale,
-    the most confident scale's mean kept (the baseline of variant ``scales-every-view``)."""
+    the most confident scale's mean kept (the baseline of variant ``scales-every-view``;
+    no image enlarged, whatever its category)."""
     best_confidence, best = -1.0, None
     for scale in predict.scales:
         prob = _predict_native(model, _scaled(pixels, scale), device, predict)

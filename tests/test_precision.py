@@ -161,6 +161,33 @@ def test_images_of_small_nuclei_are_predicted_at_twice_the_size(monkeypatch, dia
     np.testing.assert_allclose(maps, predict_probability(model, image, CPU, twice), atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "category, enlarged",
+    [("histology", True), ("fluorescence", False), ("brightfield", False), (None, False)],
+)
+def test_a_gate_per_category_enlarges_only_the_images_of_its_categories(
+    monkeypatch, category, enlarged
+):
+    """``enlarge_below`` per category: 20-px objects are small for H&E (gate 24) and not
+    for fluorescence (gate 14); a category the mapping does not name, or no category
+    given, is never enlarged."""
+    import nucseg.predict
+
+    model, image, calls, _ = recorded_view_passes(monkeypatch)
+    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: 20.0)
+    gates = {"fluorescence": 14, "histology": 24}
+    config = PredictConfig(views=(0,), enlarge_below=gates, precision="fp32")
+    predict_probability(model, image, CPU, config, category)
+    assert [shape for shape, _ in calls] == (
+        [(64, 80), (128, 160)] if enlarged else [(64, 80)]
+    )
+
+
+def test_a_gate_for_an_unknown_category_is_named():
+    with pytest.raises(NucsegInputError, match="'H&E' is not a category"):
+        PredictConfig(enlarge_below={"H&E": 24})
+
+
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU has no native bfloat16")
 def test_convolutions_stored_in_bf16_give_the_maps_autocast_gives():
     torch.manual_seed(0)

@@ -113,6 +113,35 @@ def test_the_folder_s_scale_search_threshold_holds_unless_scales_are_given(folde
     assert (given.scales, given.search_from, given.enlarge_below) == ((1.0, 0.5), 0.0, 0.0)
 
 
+def test_a_folder_s_gate_per_category_meets_each_image_s_detected_category(
+    folder, tmp_path, monkeypatch
+):
+    """predict.json's ``enlarge_below`` per category reaches prediction with the category
+    normalisation detected: H&E colours are histology, a dark field of bright spots is
+    fluorescence."""
+    import nucseg.segmenter
+
+    (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    gates = {"fluorescence": 14, "histology": 24}
+    (tmp_path / "predict.json").write_text(json.dumps({"enlarge_below": gates}))
+    seg = Segmenter.from_folder(tmp_path, device="cpu")
+    assert seg.predict.enlarge_below == {"fluorescence": 14.0, "histology": 24.0}
+    seen = []
+
+    def recorded(model, pixels, device, config, category=None):
+        seen.append(category)
+        return np.zeros((model.config.out_channels, *pixels.shape[-2:]), np.float32)
+
+    monkeypatch.setattr(nucseg.segmenter, "predict_probability", recorded)
+    rng = np.random.default_rng(0)
+    stained = np.stack([rng.integers(150, 230, (48, 48))] * 3, axis=-1).astype(np.uint8)
+    stained[..., 1] -= 90  # pink-purple: red and blue above green
+    spots = rng.integers(0, 12, (48, 48)).astype(np.uint8)
+    spots[10:18, 10:18] = 200
+    seg.segment(stained), seg.segment(spots)
+    assert seen == ["histology", "fluorescence"]
+
+
 def test_a_flat_image_gives_no_nuclei_and_a_warning(folder, caplog):
     seg = Segmenter.from_folder(folder, device="cpu")
     for flat in (np.full((32, 40), 33_000, np.uint16), np.full((32, 40), 1e38, np.float32)):

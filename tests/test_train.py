@@ -353,6 +353,8 @@ def test_the_card_says_which_images_skip_the_scale_search():
     assert search_clause({"scales": [1.0, 0.5]}) == ""  # every image searches
     assert search_clause({"scales": [1.0], "search_from": 32}) == ""  # nothing to search
     assert "under 14 px across enlarged x2" in search_clause({"enlarge_below": 14})
+    per_category = search_clause({"enlarge_below": {"fluorescence": 14, "histology": 24}})
+    assert "under 14 px (fluorescence) or 24 px (histology) across enlarged x2" in per_category
 
 
 def test_the_card_lists_the_validation_score_per_acquisition():

@@ -170,6 +170,7 @@ def test_a_new_tuning_grid_retunes_without_retraining(workdir):
             lambda c: c["ensembles"].update(other={"models": ["segnet.last"]}),
             "ensembles.other.models names unknown model 'segnet'",
         ),
+        (lambda c: c["predict"].update(enlarge_below={"H&E": 24}), "enlarge_below"),
     ],
 )
 def test_bad_config_fails_with_the_key_named(tmp_path, edit, message):

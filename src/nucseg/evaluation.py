@@ -91,13 +91,15 @@ def score_images(
     predictor=predict_probability,
 ) -> pd.DataFrame:
     """The rows of :func:`evaluate_model` for ``{set: (id, image, labels) ...}`` and a
-    loaded network (``predictor``: how maps are computed; benchmarks compare others)."""
+    loaded network (``predictor``: how maps are computed, called as
+    :func:`nucseg.predict.predict_probability` with the image's category; benchmarks
+    compare others)."""
     rows = []
     for name, items in images.items():
         for image_id, image, labels in items:
             start = time.perf_counter()
             pixels, category = normalize_image(image, normalize)
-            prob = predictor(model, pixels, device, predict)
+            prob = predictor(model, pixels, device, predict, category)
             found = instances_from_probability(prob, thresholds)
             seconds = time.perf_counter() - start
             rows.append(

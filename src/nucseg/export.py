@@ -40,6 +40,7 @@ from nucseg.datasets import fold_side_ids, read_manifest
 from nucseg.io.atomic import atomic_directory
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
+from nucseg.predict import describe_gate
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
 PREDICT_KEYS = ("tta_views", "scales", "search_from", "enlarge_below", "tile")
@@ -255,7 +256,8 @@ def search_clause(predict: dict) -> str:
             "across or more"
         )
     if enlarge_below:
-        words += f"; images whose objects are under {enlarge_below:g} px across enlarged x2 instead"
+        gate = describe_gate(enlarge_below)
+        words += f"; images whose objects are under {gate} across enlarged x2 instead"
     return words
 
 

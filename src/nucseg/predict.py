@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkp
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, SegmentationNet
 from nucseg.models.folding import fold_batch_norms
-from nucseg.normalize import NormalizeConfig
+from nucseg.normalize import CATEGORIES, NormalizeConfig
 from nucseg.precision import autocast, autocast_dtype, channels_last, convolutions_in
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,17 @@ class PredictConfig:
 
     ``enlarge_below``: an image whose first-scale map has objects under this many pixels
     across (:func:`typical_object_diameter`, above 0) is predicted at twice that scale
-    instead, every view (0: never).  Small nuclei come out with truer outlines when
-    enlarged, and the confidence rule cannot tell (enlarged maps are a little less
-    confident).  With dsb36 at 14 pixels (measured, docs/experiments.md): its held-out DSB
-    fluorescence images of small nuclei (24 of 109) 0.640 -> 0.658, GBM40's H&E tiles at
-    half size 0.340 -> 0.375, Coelho's at a tenth 0.628 -> 0.645; images of larger nuclei
-    are not touched.
+    instead, every view (0: never); a mapping gives a gate per category of
+    :func:`nucseg.normalize.detect_category` (``{"fluorescence": 14, "histology": 24}``;
+    a category it does not name, or an image of unknown category, is never enlarged).
+    Small nuclei come out with truer outlines when enlarged, and the confidence rule
+    cannot tell (enlarged maps are a little less confident).  The gate differs by category
+    because the size is of the map's regions: crowded H&E nuclei touch, and their regions
+    measure larger than the nuclei.  With dsb36 (measured, docs/experiments.md): at 14
+    pixels, its held-out DSB fluorescence images of small nuclei (24 of 109) 0.640 ->
+    0.658, Coelho's at a tenth 0.628 -> 0.645; at 24 pixels for H&E, its held-out DSB H&E
+    images shrunk to half size 0.298 -> 0.356 and at full size 0.366 -> 0.370; images of
+    larger nuclei are not touched.
 
     ``compile``: the network runs through ``torch.compile`` (:func:`network_for`).
     """
@@ -84,18 +90,45 @@ class PredictConfig:
     precision: str = "auto"
     scales: tuple[float, ...] = (1.0,)
     search_from: float = 0.0
-    enlarge_below: float = 0.0
+    enlarge_below: float | Mapping[str, float] = 0.0
     compile: bool = False
+
+    def __post_init__(self):  # settings as JSON and YAML give them: lists, ints for floats
+        object.__setattr__(self, "views", tuple(int(v) for v in self.views))
+        object.__setattr__(self, "scales", tuple(float(v) for v in self.scales))
+        object.__setattr__(self, "tile", int(self.tile))
+        object.__setattr__(self, "search_from", float(self.search_from))
+        gate = self.enlarge_below
+        if isinstance(gate, Mapping):
+            unknown = sorted(set(gate) - set(CATEGORIES))
+            if unknown:
+                raise NucsegInputError(
+                    f"predict.enlarge_below: {unknown[0]!r} is not a category "
+                    f"({', '.join(CATEGORIES)})"
+                )
+            gate = {category: float(pixels) for category, pixels in gate.items()}
+        object.__setattr__(self, "enlarge_below", gate if isinstance(gate, dict) else float(gate))
 
     @classmethod
     def from_config(cls, options: dict) -> PredictConfig:
         """From config ``predict:`` (``tta_views`` -> ``views``; ``shards`` and
         ``keep_maps`` are the DAG's)."""
         options = {k: v for k, v in options.items() if k not in ("shards", "keep_maps")}
-        options["views"] = tuple(options.pop("tta_views", (0,)))
-        if "scales" in options:
-            options["scales"] = tuple(options["scales"])
+        options["views"] = options.pop("tta_views", (0,))
         return cls(**options)
+
+    def enlarge_gate(self, category: str | None) -> float:
+        """``enlarge_below`` for an image of ``category`` (0: never enlarged)."""
+        if isinstance(self.enlarge_below, Mapping):
+            return float(self.enlarge_below.get(category, 0.0)) if category else 0.0
+        return float(self.enlarge_below)
+
+
+def describe_gate(gate: float | Mapping[str, float]) -> str:
+    """``enlarge_below`` in words: ``14 px`` or ``14 px (fluorescence) or 24 px (histology)``."""
+    if isinstance(gate, Mapping):
+        return " or ".join(f"{pixels:g} px ({category})" for category, pixels in gate.items())
+    return f"{gate:g} px"
 
 
 def network_for(model: SegmentationNet, config: PredictConfig) -> torch.nn.Module:
@@ -235,12 +268,16 @@ def predict_probability(
     image: np.ndarray,
     device: torch.device,
     config: PredictConfig = PredictConfig(),
+    category: str | None = None,
 ) -> np.ndarray:
     """Sigmoid probabilities ``K x H x W`` float32 (one per output head) for a normalised
     ``C x H x W`` image of any size: padded (reflect) to the network's multiple, cropped
-    back; test-time views, tiling and scale selection per :class:`PredictConfig`."""
+    back; test-time views, tiling and scale selection per :class:`PredictConfig`
+    (``category``: the image's, as normalisation detected it, for a per-category
+    ``enlarge_below``)."""
     height, width = image.shape[-2:]
-    if len(config.scales) == 1 and not config.enlarge_below:
+    enlarge_below = config.enlarge_gate(category)
+    if len(config.scales) == 1 and not enlarge_below:
         best = _predict_native(model, _scaled(image, config.scales[0]), device, config)
     else:
         # the scale is chosen on the first view alone; the other views run at that scale only
@@ -252,9 +289,9 @@ def predict_probability(
             confidence = map_confidence(prob)
             if confidence > best_confidence:  # ties: the first scale listed
                 best_confidence, best, chosen = confidence, prob, resized
-            if index == 0 and (config.enlarge_below or config.search_from):
+            if index == 0 and (enlarge_below or config.search_from):
                 diameter = typical_object_diameter(prob[0])
-                if 0 < diameter < config.enlarge_below:  # small nuclei: enlarged, no search
+                if 0 < diameter < enlarge_below:  # small nuclei: enlarged, no search
                     chosen = _scaled(image, 2 * scale)
                     best = _predict_native(model, chosen, device, first)
                     break

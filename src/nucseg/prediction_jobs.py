@@ -61,7 +61,9 @@ def predict_shard(
     keyed by image id.  A model trained with another normalisation gets the source images
     normalised its way (:func:`inputs_as_trained`)."""
     model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
-    ids = shard_ids(read_manifest(manifest_path)["id"].tolist(), shard, n_shards)
+    manifest = read_manifest(manifest_path)
+    categories = dict(manifest[["id", "category"]].values)
+    ids = shard_ids(manifest["id"].tolist(), shard, n_shards)
     start = time.perf_counter()
     entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
     sources = {e.image_id: e.image_path for e in entries}
@@ -69,7 +71,9 @@ def predict_shard(
         trained_with, prepared_with, normalized_dir, {i: sources[i] for i in ids}
     )
     maps = {
-        i: predict_probability(model, images[i], torch_device, config).astype(np.float16)
+        i: predict_probability(model, images[i], torch_device, config, categories[i]).astype(
+            np.float16
+        )
         for i in ids
     }
     save_arrays(out_path, maps)
@@ -86,6 +90,7 @@ def predict_shard(
 def predict_validation(
     model_path: Path | str,
     fold_dir: Path | str,
+    manifest_path: Path | str,
     out_path: Path | str,
     *,
     prepared_with: NormalizeConfig = NormalizeConfig(),
@@ -93,8 +98,9 @@ def predict_validation(
     threads: int = 1,
     device: str = "auto",
 ) -> None:
-    """Predict the validation images of a fold (normalised ``prepared_with``) with one
-    checkpoint, as at test time; write float16 ``K x H x W`` maps keyed by image id (every
+    """Predict the validation images of a fold (normalised ``prepared_with``; their
+    categories from the dataset's ``manifest_path``) with one checkpoint, as at test time;
+    write float16 ``K x H x W`` maps keyed by image id (every
     tuning of that model reads them)."""
     model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
     valid = Path(fold_dir) / "valid"
@@ -104,9 +110,12 @@ def predict_validation(
         valid / "normalized",
         {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")},
     )
+    categories = dict(read_manifest(manifest_path)[["id", "category"]].values)
     start, maps = time.perf_counter(), {}
     for done, (image_id, image) in enumerate(images.items(), start=1):
-        maps[image_id] = predict_probability(model, image, torch_device, config)
+        maps[image_id] = predict_probability(
+            model, image, torch_device, config, categories[image_id]
+        )
         maps[image_id] = maps[image_id].astype(np.float16)
         if done % max(1, len(images) // 10) == 0 or done == len(images):
             log.info(

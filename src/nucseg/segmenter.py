@@ -97,15 +97,7 @@ def predict_config(
         settings.pop("enlarge_below", None)
     given = {"views": views, "scales": scales, "tile": tile}
     settings |= {k: v for k, v in given.items() if v is not None}
-    kinds = {
-        "views": tuple,
-        "scales": tuple,
-        "tile": int,
-        "search_from": float,
-        "enlarge_below": float,
-    }
-    settings = {k: kinds[k](v) for k, v in settings.items()}
-    return replace(PredictConfig(**settings), precision=precision)
+    return PredictConfig(**settings, precision=precision)
 
 
 def diameter_scale(learned: float | None, diameter: float) -> float:
@@ -242,20 +234,23 @@ class Segmenter:
             log.warning("%s: every pixel is %s (no contrast): no nuclei", name, image.flat[0])
             heads = self.networks[0].config.out_channels
             return np.zeros((heads, *image.shape[:2]), np.float32)
-        pixels, _category = normalize_image(image, self.normalize)
-        return self.probabilities_of_normalized(pixels, diameter)
+        pixels, category = normalize_image(image, self.normalize)
+        return self.probabilities_of_normalized(pixels, diameter, category)
 
     def probabilities_of_normalized(
-        self, pixels: np.ndarray, diameter: float | None = None
+        self, pixels: np.ndarray, diameter: float | None = None, category: str | None = None
     ) -> np.ndarray:
         """:meth:`probabilities` of an image already normalised as the model expects
-        (``C x H x W`` float32 in [0, 1])."""
+        (``C x H x W`` float32 in [0, 1]); ``category``: the one normalisation detected
+        (:func:`nucseg.normalize.normalize_image`), for the settings that depend on it
+        (``enlarge_below`` per category: without it, no image is enlarged by those)."""
         predict = self.predict
         if diameter is not None:
             scale = diameter_scale(self.nucleus_diameter, diameter)
             predict = replace(predict, scales=(scale,), enlarge_below=0.0)  # the size is known
         maps = [
-            {"image": predict_probability(n, pixels, self.device, predict)} for n in self.networks
+            {"image": predict_probability(n, pixels, self.device, predict, category)}
+            for n in self.networks
         ]
         return weighted_mean(maps, self.weights, self.vote)["image"]
 

@@ -24,6 +24,7 @@ rule predict_validation:
     input:
         model="results/models/{model}/{checkpoint}.pt",
         fold="results/datasets/{version}/folds/{fold}",
+        manifest="results/datasets/{version}/manifest.tsv",
     output:
         keep_or_temp("results/validation/{model}/{checkpoint}-{version}-{fold}.npz"),
     log:

@@ -10,6 +10,7 @@ def main(snakemake):
     predict_validation(
         snakemake.input.model,
         snakemake.input.fold,
+        snakemake.input.manifest,
         snakemake.output[0],
         prepared_with=NormalizeConfig(**snakemake.params.normalize),
         config=PredictConfig.from_config(snakemake.params.predict),
