@@ -75,10 +75,11 @@ class PredictConfig:
     cannot tell (enlarged maps are a little less confident).  The gate differs by category
     because the size is of the map's regions: crowded H&E nuclei touch, and their regions
     measure larger than the nuclei.  With dsb36 (measured, docs/experiments.md): at 14
-    pixels, its held-out DSB fluorescence images of small nuclei (24 of 109) 0.640 ->
-    0.658, Coelho's at a tenth 0.628 -> 0.645; at 24 pixels for H&E, its held-out DSB H&E
-    images shrunk to half size 0.298 -> 0.356 and at full size 0.366 -> 0.370; images of
-    larger nuclei are not touched.
+    pixels for fluorescence, its held-out DSB fluorescence images of small nuclei (24 of
+    109) 0.640 -> 0.658, Coelho's at a tenth 0.628 -> 0.645; at 24 pixels for H&E, its 20
+    held-out DSB H&E images 0.366 -> 0.370 (3 enlarged), those shrunk to 0.6 0.324 ->
+    0.353, GBM40's tiles 0.426 -> 0.431 (6 of 40); images of larger nuclei are not
+    touched.
 
     ``compile``: the network runs through ``torch.compile`` (:func:`network_for`).
     """
