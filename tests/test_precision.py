@@ -178,9 +178,7 @@ def test_a_gate_per_category_enlarges_only_the_images_of_its_categories(
     gates = {"fluorescence": 14, "histology": 24}
     config = PredictConfig(views=(0,), enlarge_below=gates, precision="fp32")
     predict_probability(model, image, CPU, config, category)
-    assert [shape for shape, _ in calls] == (
-        [(64, 80), (128, 160)] if enlarged else [(64, 80)]
-    )
+    assert [shape for shape, _ in calls] == ([(64, 80), (128, 160)] if enlarged else [(64, 80)])
 
 
 def test_a_gate_for_an_unknown_category_is_named():
