@@ -49,6 +49,19 @@ def test_every_kind_becomes_bright_nuclei_on_dark_in_unit_range(images):
         assert inside > outside + 0.1, image.kind
 
 
+def test_a_known_category_replaces_detection(images):
+    """How prediction reads an image both ways (nucseg.predict.settle_polarity): a dark
+    field of bright nuclei normalised as brightfield turns them dark, as fluorescence bright."""
+    fluorescent = next(i for i in images if i.kind == "fluorescence")
+    nuclei = fluorescent.instance_labels > 0
+    for category, sign in (("fluorescence", 1), ("brightfield", -1)):
+        pixels, said = normalize_image(fluorescent.pixels, category=category)
+        assert said == category
+        assert sign * (pixels[0][nuclei].mean() - pixels[0][~nuclei].mean()) > 0.1
+    with pytest.raises(ValueError, match="unknown category 'phase'"):
+        normalize_image(fluorescent.pixels, category="phase")
+
+
 def test_percentile_scaling_maps_percentiles_to_zero_and_one():
     channel = np.arange(1000, dtype=np.float32).reshape(10, 100)
     scaled = percentile_scale(channel, NormalizeConfig(low=10, high=90))

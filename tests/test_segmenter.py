@@ -1,5 +1,5 @@
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +169,55 @@ def test_a_compiled_segmenter_gives_the_maps_of_the_eager_one(folder, image):
     assert compiled.predict.compile and not eager.predict.compile
     for pixels in (image, image[:40, :56]):
         assert np.allclose(compiled.probabilities(pixels), eager.probabilities(pixels), atol=0.02)
+
+
+def dense_fluorescence_crop() -> tuple[np.ndarray, np.ndarray]:
+    """``(image, labels)``: 128² of touching fluorescent nuclei (22, two thirds of the
+    pixels) from the shipped slice: its median is a nucleus gray, so the statistics call it
+    brightfield."""
+    from nucseg.evaluation import EvaluationSet
+    from nucseg.normalize import detect_category
+
+    train = EvaluationSet("slice", "kaggle_stage1", REPO / "resources/dsb2018_slice/stage1_train")
+    ((_, image, labels),) = train.images(lambda image_id: image_id.startswith("9ebcfaf2"))
+    window = (slice(20, 148), slice(170, 298))
+    crop, truth = image[window], labels[window]
+    assert detect_category(crop) == "brightfield" and (truth > 0).mean() > 0.6
+    return crop, truth
+
+
+def test_fluorescence_whose_nuclei_cover_most_of_the_image_is_not_inverted():
+    """Inverted, the crop's dark gaps would be the nuclei: the shipped model reads it both
+    ways and keeps fluorescence."""
+    from nucseg.metrics import dsb_score
+
+    crop, truth = dense_fluorescence_crop()
+    seg = Segmenter.from_folder(REPO / "resources/models/dsb36", views=[0], device="cpu")
+    settled = seg.segment(crop)
+    assert dsb_score(truth, settled) > 0.5 and settled.max() >= 18  # of 22 nuclei
+    inverted = replace(seg, predict=replace(seg.predict, check_polarity=False))
+    assert dsb_score(truth, inverted.segment(crop)) < 0.1
+
+
+def test_the_workflow_s_prediction_jobs_settle_what_the_manifest_calls_brightfield(tmp_path):
+    """The dataset's categories are the statistics' (no model); a prediction job reads the
+    images it calls brightfield again and lets its model settle them."""
+    from nucseg.io.images import write_image
+    from nucseg.normalize import NormalizeConfig, normalize_image
+    from nucseg.predict import PredictConfig, load_for_prediction
+    from nucseg.prediction_jobs import settle_polarities
+
+    crop, _ = dense_fluorescence_crop()
+    write_image(crop, tmp_path / "dense.png")
+    config = PredictConfig(views=(0,))
+    model, normalize, device = load_for_prediction(REPO / "resources/models/dsb36/model.pt", config)
+    assert normalize == NormalizeConfig()
+    prepared, category = normalize_image(crop, normalize)
+    images = {"dense": prepared.copy(), "other": prepared.copy()}
+    categories = {"dense": category, "other": "fluorescence"}
+    paths = {"dense": tmp_path / "dense.png", "other": tmp_path / "absent.png"}
+    settled = settle_polarities(model, images, categories, paths, normalize, device, config)
+    assert settled == {"dense": "fluorescence", "other": "fluorescence"}
+    as_fluorescence, _ = normalize_image(crop, normalize, category="fluorescence")
+    assert np.array_equal(images["dense"], as_fluorescence)
+    assert np.array_equal(images["other"], prepared)  # not read: not called brightfield

@@ -26,7 +26,12 @@ from nucseg.metrics import SCORE_COLUMNS, instance_scores
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability
-from nucseg.predict import PredictConfig, load_for_prediction, predict_probability
+from nucseg.predict import (
+    PredictConfig,
+    load_for_prediction,
+    predict_probability,
+    settle_polarity,
+)
 from nucseg.synth.nuclei import camera_frame
 
 
@@ -91,14 +96,19 @@ def score_images(
     predictor=predict_probability,
 ) -> pd.DataFrame:
     """The rows of :func:`evaluate_model` for ``{set: (id, image, labels) ...}`` and a
-    loaded network (``predictor``: how maps are computed, called as
-    :func:`nucseg.predict.predict_probability` with the image's category; benchmarks
-    compare others)."""
+    loaded network, or a list of them that ``predictor`` averages (its first settles
+    polarity: :func:`nucseg.predict.settle_polarity`).  ``predictor``: how maps are
+    computed, called as :func:`nucseg.predict.predict_probability` with the image's
+    category; benchmarks compare others."""
     rows = []
     for name, items in images.items():
         for image_id, image, labels in items:
             start = time.perf_counter()
-            pixels, category = normalize_image(image, normalize)
+            normalized = normalize_image(image, normalize)
+            network = model[0] if isinstance(model, list) else model  # an ensemble's first
+            pixels, category = settle_polarity(
+                network, image, normalized, normalize, device, predict
+            )
             prob = predictor(model, pixels, device, predict, category)
             found = instances_from_probability(prob, thresholds)
             seconds = time.perf_counter() - start

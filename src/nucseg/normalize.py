@@ -182,10 +182,14 @@ def percentile_scale(
 
 
 def normalize_image(
-    image: np.ndarray, config: NormalizeConfig = NormalizeConfig()
+    image: np.ndarray, config: NormalizeConfig = NormalizeConfig(), category: str | None = None
 ) -> tuple[np.ndarray, str]:
-    """Full normalisation: ``(float32 C x H x W in [0, 1] with bright nuclei, category)``."""
-    category = detect_category(image)
+    """Full normalisation: ``(float32 C x H x W in [0, 1] with bright nuclei, category)``;
+    ``category``: the image's kind when it is known (:func:`detect_category` otherwise)."""
+    if category is None:
+        category = detect_category(image)
+    elif category not in CATEGORIES:
+        raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
     if config.method == "auto":
         scaled = percentile_scale(nuclei_bright(image, category)[None], config)
     elif config.method == "lab":

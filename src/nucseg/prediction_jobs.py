@@ -15,7 +15,12 @@ from nucseg.io.arrays import save_arrays
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1
 from nucseg.normalize import NormalizeConfig, normalize_image
-from nucseg.predict import PredictConfig, load_for_prediction, predict_probability
+from nucseg.predict import (
+    PredictConfig,
+    load_for_prediction,
+    predict_probability,
+    settle_polarity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,32 @@ def inputs_as_trained(
         return load_normalized(normalized_dir, ids)
     log.info("normalising %d images as the model was trained: %s", len(ids), trained_with)
     return {i: normalize_image(read_image(image_paths[i]), trained_with)[0] for i in ids}
+
+
+def settle_polarities(
+    model,
+    images: dict[str, np.ndarray],
+    categories: dict[str, str],
+    image_paths: dict[str, Path],
+    normalize: NormalizeConfig,
+    device,
+    config: PredictConfig,
+) -> dict[str, str]:
+    """The images the dataset called brightfield, read again from ``image_paths`` and
+    settled by the model (:func:`nucseg.predict.settle_polarity`): replaced in ``images``
+    where it reads them as fluorescence.  Returns every image's category."""
+    settled = dict(categories)
+    for image_id in images:
+        if categories[image_id] == "brightfield" and config.check_polarity:
+            images[image_id], settled[image_id] = settle_polarity(
+                model,
+                read_image(image_paths[image_id]),
+                (images[image_id], "brightfield"),
+                normalize,
+                device,
+                config,
+            )
+    return settled
 
 
 def shard_ids(ids: list[str], shard: int, n_shards: int) -> list[str]:
@@ -67,8 +98,10 @@ def predict_shard(
     start = time.perf_counter()
     entries = [e for root in test_roots for e in list_stage1(root, require_masks=False)]
     sources = {e.image_id: e.image_path for e in entries}
-    images = inputs_as_trained(
-        trained_with, prepared_with, normalized_dir, {i: sources[i] for i in ids}
+    paths = {i: sources[i] for i in ids}
+    images = inputs_as_trained(trained_with, prepared_with, normalized_dir, paths)
+    categories = settle_polarities(
+        model, images, categories, paths, trained_with, torch_device, config
     )
     maps = {
         i: predict_probability(model, images[i], torch_device, config, categories[i]).astype(
@@ -104,13 +137,12 @@ def predict_validation(
     tuning of that model reads them)."""
     model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
     valid = Path(fold_dir) / "valid"
-    images = inputs_as_trained(
-        trained_with,
-        prepared_with,
-        valid / "normalized",
-        {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")},
-    )
+    paths = {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")}
+    images = inputs_as_trained(trained_with, prepared_with, valid / "normalized", paths)
     categories = dict(read_manifest(manifest_path)[["id", "category"]].values)
+    categories = settle_polarities(
+        model, images, categories, paths, trained_with, torch_device, config
+    )
     start, maps = time.perf_counter(), {}
     for done, (image_id, image) in enumerate(images.items(), start=1):
         maps[image_id] = predict_probability(
