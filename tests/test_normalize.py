@@ -7,6 +7,7 @@ from nucseg.normalize import (
     channel_mean,
     colour_channels,
     colour_planes,
+    dark_end_share,
     detect_category,
     normalize_image,
     percentile_scale,
@@ -60,6 +61,17 @@ def test_a_known_category_replaces_detection(images):
         assert sign * (pixels[0][nuclei].mean() - pixels[0][~nuclei].mean()) > 0.1
     with pytest.raises(ValueError, match="unknown category 'phase'"):
         normalize_image(fluorescent.pixels, category="phase")
+
+
+def test_a_dark_background_is_compact_at_the_dark_end_with_any_offset(images):
+    """Fluorescence's flat dark background makes the dark end of its gray levels compact
+    (:func:`dark_end_share` near 0), as a 16-bit camera records it too; a flat image is
+    0.5.  Real brightfield and dense fluorescence: tests/test_segmenter.py."""
+    rng = np.random.default_rng(0)
+    for image in (i for i in images if i.kind == "fluorescence"):
+        assert dark_end_share(image.pixels) < 0.25
+        assert dark_end_share(camera_frame(image.pixels, rng)) < 0.25
+    assert dark_end_share(np.full((8, 8), 7, np.uint8)) == 0.5
 
 
 def test_percentile_scaling_maps_percentiles_to_zero_and_one():

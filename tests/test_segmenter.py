@@ -186,6 +186,22 @@ def dense_fluorescence_crop() -> tuple[np.ndarray, np.ndarray]:
     return crop, truth
 
 
+def test_only_images_without_a_light_background_are_read_both_ways():
+    """The gate before the network is asked: the shipped slice's real brightfield test
+    images have the compact light background of brightfield, the dense crop has not."""
+    from nucseg.evaluation import EvaluationSet
+    from nucseg.normalize import LIGHT_BACKGROUND_SHARE, dark_end_share, detect_category
+
+    slice_ = REPO / "resources/dsb2018_slice"
+    test = EvaluationSet(
+        "slice", "kaggle_stage1", slice_ / "stage1_test", labels_csv=slice_ / "stage1_solution.csv"
+    )
+    brightfield = [i for _, i, _ in test.images() if detect_category(i) == "brightfield"]
+    assert len(brightfield) == 2
+    assert all(dark_end_share(i) >= LIGHT_BACKGROUND_SHARE for i in brightfield)
+    assert dark_end_share(dense_fluorescence_crop()[0]) < LIGHT_BACKGROUND_SHARE
+
+
 def test_fluorescence_whose_nuclei_cover_most_of_the_image_is_not_inverted():
     """Inverted, the crop's dark gaps would be the nuclei: the shipped model reads it both
     ways and keeps fluorescence."""

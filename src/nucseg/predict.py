@@ -19,7 +19,13 @@ from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkp
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, SegmentationNet
 from nucseg.models.folding import fold_batch_norms
-from nucseg.normalize import CATEGORIES, NormalizeConfig, normalize_image
+from nucseg.normalize import (
+    CATEGORIES,
+    LIGHT_BACKGROUND_SHARE,
+    NormalizeConfig,
+    dark_end_share,
+    normalize_image,
+)
 from nucseg.precision import autocast, autocast_dtype, channels_last, convolutions_in
 
 log = logging.getLogger(__name__)
@@ -82,8 +88,9 @@ class PredictConfig:
     touched.
 
     ``check_polarity``: an image normalisation calls brightfield may be fluorescence whose
-    nuclei cover most of it (a dense tissue, a crop of touching nuclei): the network reads
-    it both ways and keeps the more confident (:func:`settle_polarity`).
+    nuclei cover most of it (a dense tissue, a crop of touching nuclei): unless it has
+    brightfield's compact light background, the network reads it both ways and keeps the
+    more confident (:func:`settle_polarity`).
 
     ``compile``: the network runs through ``torch.compile`` (:func:`network_for`).
     """
@@ -345,10 +352,12 @@ def settle_polarity(
 ) -> tuple[np.ndarray, str]:
     """``(pixels, category)`` for ``model`` from ``normalized``, what
     :func:`nucseg.normalize.normalize_image` made of ``image`` (``normalize``): an image
-    it calls brightfield is also read as fluorescence, and the reading whose map the
-    network is more confident of (:func:`map_confidence`; first view, full size, the
-    central ``POLARITY_WINDOW`` pixels) is kept; ties keep brightfield.  Other categories,
-    and every image when ``config.check_polarity`` is off, are returned as they are.
+    it calls brightfield without the compact light background of brightfield
+    (:func:`nucseg.normalize.dark_end_share` under ``LIGHT_BACKGROUND_SHARE``) is also
+    read as fluorescence, and the reading whose map the network is more confident of
+    (:func:`map_confidence`; first view, full size, the central ``POLARITY_WINDOW``
+    pixels) is kept; ties keep brightfield.  Other images, and every image when
+    ``config.check_polarity`` is off, are returned as they are.
 
     The statistics call a gray image brightfield when its median sits in the upper part of
     its range: a fluorescence image whose nuclei cover more than about half of it is
@@ -356,9 +365,13 @@ def settle_polarity(
     with dsb36 (docs/experiments.md): of 69 real fluorescence crops called brightfield
     the network chose fluorescence for 68 (their DSB 0.003 as brightfield, 0.604 as
     fluorescence); of 90 real and generated brightfield images and crops it kept every
-    one."""
+    one.  A network that knows little of brightfield (the demo's small U-Net) prefers
+    the fluorescence reading of real brightfield too: the light-background gate keeps
+    every whole brightfield image from it."""
     pixels, category = normalized
     if category != "brightfield" or not config.check_polarity:
+        return pixels, category
+    if dark_end_share(image) >= LIGHT_BACKGROUND_SHARE:
         return pixels, category
     as_fluorescence, _ = normalize_image(image, normalize, category="fluorescence")
     height, width = pixels.shape[-2:]
