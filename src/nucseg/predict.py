@@ -367,7 +367,7 @@ def settle_polarity(
     fluorescence); of 90 real and generated brightfield images and crops it kept every
     one.  A network that knows little of brightfield (the demo's small U-Net) prefers
     the fluorescence reading of real brightfield too: the light-background gate keeps
-    every whole brightfield image from it."""
+    every real whole brightfield image here from it."""
     pixels, category = normalized
     if category != "brightfield" or not config.check_polarity:
         return pixels, category
