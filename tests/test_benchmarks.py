@@ -24,6 +24,7 @@ QUICK_RUNS = {
         "own+fp32",
     ],
     "bench_rle_metric.py": ["--quick"],
+    "bench_threshold_transfer.py": ["--quick"],
     "bench_train.py": ["throughput", "--quick"],
     "bench_tuning.py": ["--quick"],
 }

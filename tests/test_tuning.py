@@ -12,7 +12,7 @@ from nucseg.metrics import dsb_score
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import semantic_target
-from nucseg.tuning import balanced_mean, grid_search, image_scores
+from nucseg.tuning import balanced_mean, grid_configs, grid_search, image_scores
 
 
 def _under_confident_maps():
@@ -96,6 +96,27 @@ def test_balanced_score_gives_each_category_the_same_say():
     _, rows, _, best_scores = grid_search(probs, labels, config, {"min_size": [12]}, groups)
     assert rows[0]["dsb"] == pytest.approx(others / 2, abs=1e-6)  # the search scores that way
     assert best_scores == pytest.approx(per_image, abs=1e-6)
+
+
+def test_each_acquisition_has_the_same_say_within_its_category():
+    """Three plates of one acquisition do not outvote one image of another: the threshold
+    that suits the lone acquisition wins when acquisitions are given."""
+    probs, labels = _under_confident_maps()
+    categories = dict.fromkeys(probs, "fluorescence")
+    acquisitions = {"0": "plates", "1": "plates", "2": "plates", "3": "other"}
+    per_image = {k: np.array([1.0, 0.0]) for k in "012"} | {"3": np.array([0.0, 1.0])}
+    assert balanced_mean(per_image, categories) == pytest.approx([0.75, 0.25])
+    assert balanced_mean(per_image, categories, acquisitions) == pytest.approx([0.5, 0.5])
+    by_category = dict.fromkeys("01", "fluorescence") | dict.fromkeys("23", "histology")
+    per_image["2"] = np.array([0.0, 0.0])  # histology: acquisitions "plates" (2), "other" (3)
+    assert balanced_mean(per_image, by_category, acquisitions) == pytest.approx([0.5, 0.25])
+    config = PostprocessConfig(marker_threshold=0.45)
+    grid = {"mask_threshold": [0.3, 0.45]}
+    scores = {k: image_scores(p, labels[k], grid_configs(config, grid)) for k, p in probs.items()}
+    assert not np.allclose(scores["3"], scores["3"][0])  # the two thresholds differ on it
+    expected = (np.mean([scores[k] for k in "012"], axis=0) + scores["3"]) / 2
+    _, rows, _, _ = grid_search(probs, labels, config, grid, categories, 1, acquisitions)
+    assert [r["dsb"] for r in rows] == pytest.approx(expected, abs=1e-6)
 
 
 def test_worker_processes_do_not_import_the_calling_script_again(tmp_path):

@@ -4,10 +4,13 @@ Each model predicts the validation images of a materialised fold once
 (:func:`nucseg.prediction_jobs.predict_validation`, rule ``predict_validation``); a model or
 ensemble averages its members' maps as at test time and a grid search over
 :class:`PostprocessConfig` fields picks the combination with the highest DSB score,
-averaged per category first and then over categories (so 16 crops of one histology tile do
-not outvote 6 fluorescence images: on the demo the plain mean chose thresholds that raised
-the validation score and lowered the test score of a UNet from 0.77 to 0.69).  The result
-is a JSON file that instance separation reads at test time.
+averaged per acquisition first, then per category, then over categories (so 16 crops of one
+histology tile do not outvote 6 fluorescence images: on the demo the plain mean chose
+thresholds that raised the validation score and lowered the test score of a UNet from 0.77
+to 0.69; and 27 plates of one fluorescence acquisition do not outvote 3 of another: on the
+shipped dsb36's fold the per-category mean kept a mask threshold of 0.6, which the
+acquisitions weighted equally, and every set of unseen acquisitions, put at 0.5).  The
+result is a JSON file that instance separation reads at test time.
 
 The search does no work twice: per image, the foreground mask is computed once per
 ``mask_threshold`` and the seeds once per ``(marker_threshold, split_h)``; only the
@@ -78,12 +81,26 @@ def grouped(scores: dict, groups: dict[str, str] | None = None) -> dict[str, lis
 
 
 def balanced_mean(
-    scores: dict[str, float] | dict[str, np.ndarray], categories: dict[str, str] | None = None
+    scores: dict[str, float] | dict[str, np.ndarray],
+    categories: dict[str, str] | None = None,
+    acquisitions: dict[str, str] | None = None,
 ):
-    """Mean over categories of the mean score of their images (one group without
-    ``categories``); works on per-image floats and on per-image score vectors alike."""
-    by_category = grouped(scores, categories)
-    return np.mean([np.mean(values, axis=0) for values in by_category.values()], axis=0)
+    """Mean over categories of the mean over their acquisitions of the mean score of those
+    acquisitions' images (one category without ``categories``; every image its own
+    acquisition without ``acquisitions``, i.e. the mean of the category's images); works on
+    per-image floats and on per-image score vectors alike."""
+    by_category: dict[str, dict[str, list]] = {}
+    for image_id, score in scores.items():
+        category = (categories or {}).get(image_id, "all")
+        acquisition = (acquisitions or {}).get(image_id, image_id)
+        by_category.setdefault(category, {}).setdefault(acquisition, []).append(score)
+    return np.mean(
+        [
+            np.mean([np.mean(v, axis=0) for v in by_acquisition.values()], axis=0)
+            for _, by_acquisition in sorted(by_category.items())
+        ],
+        axis=0,
+    )
 
 
 def image_scores(
@@ -181,13 +198,15 @@ def grid_search(
     grid: dict[str, list],
     categories: dict[str, str] | None = None,
     threads: int = 1,
+    acquisitions: dict[str, str] | None = None,
 ) -> tuple[PostprocessConfig, list[dict], float, dict[str, float]]:
-    """The combination of ``grid`` values with the best category-balanced score
-    (:func:`balanced_mean`; ties: the first in grid order); returns it, one row per
-    combination, the score of ``base`` itself and the best combination's score per image."""
+    """The combination of ``grid`` values with the best balanced score (per acquisition,
+    category, then over categories: :func:`balanced_mean`; ties: the first in grid order);
+    returns it, one row per combination, the score of ``base`` itself and the best
+    combination's score per image."""
     configs = grid_configs(base, grid)
     table = score_table(probs, labels, [base, *configs], threads)
-    means = balanced_mean(table, categories)
+    means = balanced_mean(table, categories, acquisitions)
     base_score, grid_scores = float(means[0]), means[1:]
     best = int(np.argmax(grid_scores))  # first maximum: grid order breaks ties
     rows = [
@@ -212,19 +231,39 @@ def tune_thresholds(
     threads: int = 1,
 ) -> dict:
     """Tune the post-processing of one model or ensemble on a fold's validation images
-    from its members' validation maps (:func:`nucseg.prediction_jobs.predict_validation`); write
-    ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
-    scores category-balanced (:func:`balanced_mean`) when ``categories`` are given, the
-    tuned score per category and, with ``acquisitions`` (image id -> acquisition), per
-    acquisition with its image count: a fold of whole acquisitions can be dominated by one."""
+    from its members' validation maps (:func:`nucseg.prediction_jobs.predict_validation`) and
+    write :func:`tuned_thresholds`' result (with the fold) as JSON to ``out_path``."""
     _, labels = load_validation(fold_dir)
     probs = weighted_mean([load_arrays(p) for p in member_maps], weights, vote)
     if sorted(probs) != sorted(labels):
         raise NucsegInputError(
             f"{member_maps[0]}: its validation maps are not of the images of {fold_dir}"
         )
+    result = tuned_thresholds(
+        probs, labels, base, grid, categories, acquisitions, threads, str(fold_dir)
+    )
+    with atomic_path(out_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def tuned_thresholds(
+    probs: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    base: PostprocessConfig,
+    grid: dict[str, list] | None = None,
+    categories: dict[str, str] | None = None,
+    acquisitions: dict[str, str] | None = None,
+    threads: int = 1,
+    fold: str = "",
+) -> dict:
+    """The grid search's choice (:func:`grid_search`) as a thresholds file holds it:
+    ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
+    scores balanced (:func:`balanced_mean`), the tuned score per category and, with
+    ``acquisitions`` (image id -> acquisition), per acquisition with its image count: a fold
+    of whole acquisitions can be dominated by one.  ``fold``: where the images came from."""
     best, rows, default, per_image = grid_search(
-        probs, labels, base, grid or DEFAULT_GRID, categories, threads
+        probs, labels, base, grid or DEFAULT_GRID, categories, threads, acquisitions
     )
     tuned = max(r["dsb"] for r in rows)
     per_category = grouped(per_image, categories)
@@ -234,7 +273,7 @@ def tune_thresholds(
         "valid_dsb_tuned": round(tuned, 6),
         "valid_dsb_by_category": {k: round(float(np.mean(v)), 6) for k, v in per_category.items()},
         "n_images": len(probs),
-        "fold": str(fold_dir),
+        "fold": fold,
         "grid": rows,
     }
     if acquisitions:
@@ -242,8 +281,6 @@ def tune_thresholds(
             name: {"images": len(v), "dsb": round(float(np.mean(v)), 6)}
             for name, v in grouped(per_image, acquisitions).items()
         }
-    with atomic_path(out_path) as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
     log.info(
         "validation DSB %.4f with config thresholds, %.4f tuned (%s) on %d images",
         default,
