@@ -99,8 +99,8 @@ def test_balanced_score_gives_each_category_the_same_say():
 
 
 def test_each_acquisition_has_the_same_say_within_its_category():
-    """Three plates of one acquisition do not outvote one image of another: the threshold
-    that suits the lone acquisition wins when acquisitions are given."""
+    """Three plates of one acquisition do not outvote one image of another: given the
+    acquisitions, each counts once within its category, and the search scores that way."""
     probs, labels = _under_confident_maps()
     categories = dict.fromkeys(probs, "fluorescence")
     acquisitions = {"0": "plates", "1": "plates", "2": "plates", "3": "other"}
