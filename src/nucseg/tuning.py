@@ -8,9 +8,10 @@ averaged per acquisition first, then per category, then over categories (so 16 c
 histology tile do not outvote 6 fluorescence images: on the demo the plain mean chose
 thresholds that raised the validation score and lowered the test score of a UNet from 0.77
 to 0.69; and 27 plates of one fluorescence acquisition do not outvote 3 of another: on the
-shipped dsb36's fold the per-category mean kept a mask threshold of 0.6, which the
-acquisitions weighted equally, and every set of unseen acquisitions, put at 0.5).  The
-result is a JSON file that instance separation reads at test time.
+shipped dsb36's fold the per-category mean kept a mask threshold of 0.6 where the
+acquisitions weighted equally chose 0.5, nearer what every set of acquisitions it never saw
+prefers, 0.4 to 0.5).  The result is a JSON file that instance separation reads at test
+time.
 
 The search does no work twice: per image, the foreground mask is computed once per
 ``mask_threshold`` and the seeds once per ``(marker_threshold, split_h)``; only the
