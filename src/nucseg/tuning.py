@@ -90,18 +90,12 @@ def balanced_mean(
     acquisitions' images (one category without ``categories``; every image its own
     acquisition without ``acquisitions``, i.e. the mean of the category's images); works on
     per-image floats and on per-image score vectors alike."""
-    by_category: dict[str, dict[str, list]] = {}
-    for image_id, score in scores.items():
-        category = (categories or {}).get(image_id, "all")
-        acquisition = (acquisitions or {}).get(image_id, image_id)
-        by_category.setdefault(category, {}).setdefault(acquisition, []).append(score)
-    return np.mean(
-        [
-            np.mean([np.mean(v, axis=0) for v in by_acquisition.values()], axis=0)
-            for _, by_acquisition in sorted(by_category.items())
-        ],
-        axis=0,
-    )
+    acquisition_of = {i: (acquisitions or {}).get(i, i) for i in scores}
+    category_means = []
+    for ids in grouped({i: i for i in scores}, categories).values():  # ids by category
+        by_acquisition = grouped({i: scores[i] for i in ids}, acquisition_of)
+        category_means.append(np.mean([np.mean(v, axis=0) for v in by_acquisition.values()], 0))
+    return np.mean(category_means, axis=0)
 
 
 def image_scores(
