@@ -100,7 +100,8 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     (full size), ``scales`` (``--scales``), ``scales@<views>`` (``--scales`` with other test-time
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
     ``--diameter`` gives, as ``nucseg predict --diameter``); suffixes, combinable:
-    ``+compile`` the same through ``torch.compile``, ``+fp32`` in float32, ``+as-trained``
+    ``+compile`` the same through ``torch.compile``, ``+fp32`` in float32, ``+dim`` /
+    ``+no-dim`` with / without the dim-nuclei pass (``predict.dim_gamma`` 0.5 / 0), ``+as-trained``
     the network as its checkpoint holds it (prediction folds its batch norms and stores its
     convolutions in bf16: :func:`nucseg.predict.network_for`; ``scales-every-view``, the old
     defaults' baseline, runs it as trained too, and reads images called brightfield as
@@ -148,6 +149,10 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
             label, predict = f"{label}, fp32", replace(predict, precision="fp32")
         if "compile" in suffixes:
             label, predict = f"{label}, compiled", replace(predict, compile=True)
+        if "dim" in suffixes:  # the dim-nuclei pass at 0.5 (or off: +no-dim)
+            label, predict = f"{label}, dim gamma 0.5", replace(predict, dim_gamma=0.5)
+        if "no-dim" in suffixes:
+            label, predict = f"{label}, no dim pass", replace(predict, dim_gamma=0.0)
         if "as-trained" in suffixes:  # not prepared as prediction prepares it
             label = f"{label}, as trained"
         measured[label] = Variant(predict, every_view_every_scale=baseline, prepared=not as_trained)
@@ -166,7 +171,7 @@ class Variant(NamedTuple):
 def variant_suffixes(variant: str) -> tuple[str, set[str]]:
     """``own+fp32+compile`` -> ``("own", {"fp32", "compile"})``; unknown suffixes exit."""
     base, *suffixes = variant.split("+")
-    unknown = set(suffixes) - {"compile", "fp32", "as-trained"}
+    unknown = set(suffixes) - {"compile", "fp32", "as-trained", "dim", "no-dim"}
     if unknown:
         raise SystemExit(f"--variants {variant}: unknown suffix {sorted(unknown)[0]}")
     return base, set(suffixes)

@@ -33,7 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_realdata import CPU, SETS, generated_set, load_model_folder, real_sets  # noqa: E402
 
-from nucseg.acquisitions import acquisition_features, cluster_acquisitions  # noqa: E402
+from nucseg.acquisitions import cluster_acquisitions, origin_signature  # noqa: E402
 from nucseg.evaluation import EvaluationSet  # noqa: E402
 from nucseg.models import ModelConfig, build_model  # noqa: E402
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image  # noqa: E402
@@ -73,10 +73,10 @@ def acquisitions_of(name: str, items) -> dict[str, str]:
     """Image id -> acquisition of every image of a source, clustered as a dataset clusters
     it (:func:`nucseg.acquisitions.cluster_acquisitions` over all its images, each image its
     own origin: right for DSB2018 and MoNuSeg, not for frames of one sequence)."""
-    origins = {}
-    for image_id, image, labels in items:
-        origins[image_id] = {"category": detect_category(image), "height": image.shape[0]}
-        origins[image_id] |= {"width": image.shape[1]} | acquisition_features(image, labels)
+    origins = {
+        image_id: origin_signature(image, labels, detect_category(image))
+        for image_id, image, labels in items
+    }
     table = pd.DataFrame.from_dict(origins, orient="index").sort_index()
     return cluster_acquisitions(table, name).to_dict()
 

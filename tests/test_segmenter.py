@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 
 from nucseg import NucsegInputError, Segmenter
 from nucseg.checkpoints import save_checkpoint
@@ -237,3 +238,67 @@ def test_the_workflow_s_prediction_jobs_settle_what_the_manifest_calls_brightfie
     as_fluorescence, _ = normalize_image(crop, normalize, category="fluorescence")
     assert np.array_equal(images["dense"], as_fluorescence)
     assert np.array_equal(images["other"], prepared)  # not read: not called brightfield
+
+
+def test_the_dim_pass_adds_only_regions_the_plain_map_did_not_see():
+    """A lifted region the plain map held under the threshold is taken (every head); one it
+    had found keeps its plain outline; one far smaller than the plain map's objects is
+    left out."""
+    from nucseg.predict import rescue_dim_nuclei
+
+    plain, lifted = np.zeros((3, 40, 60), np.float32), np.zeros((3, 40, 60), np.float32)
+    plain[:, 5:15, 5:15] = 0.9  # found by both, wider when lifted
+    lifted[:, 4:16, 4:16] = 0.8
+    lifted[:, 5:15, 30:40] = 0.7  # dim: the plain map has 0.05 there
+    plain[:, 5:15, 30:40] = 0.05
+    lifted[:, 30:33, 30:33] = 0.9  # 9 pixels against a typical 100: noise
+    rescued = rescue_dim_nuclei(plain, lifted)
+    np.testing.assert_array_equal(rescued[:, :, :20], plain[:, :, :20])
+    np.testing.assert_array_equal(rescued[:, 5:15, 30:40], lifted[:, 5:15, 30:40])
+    assert rescued[:, 30:33, 30:33].max() == 0
+    assert rescue_dim_nuclei(plain, np.zeros_like(lifted)) is plain
+
+
+def dim_and_bright_disks(dim_level: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A fluorescence frame of 25 disks of radius 10 on a checkerboard, the dark squares'
+    nuclei at ``dim_level`` of the bright ones' height above the background; its truth and
+    the dim ones' labels."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    truth, image, dim = np.zeros((256, 256), np.int32), np.full((256, 256), 10.0), []
+    for index in range(25):
+        row, col = divmod(index, 5)
+        disk = (yy - 26 - 51 * row) ** 2 + (xx - 26 - 51 * col) ** 2 <= 100
+        truth[disk] = index + 1
+        image[disk] = 10 + 240 * (dim_level if (row + col) % 2 else 1.0)
+        dim += [index + 1] if (row + col) % 2 else []
+    image = ndi.gaussian_filter(image, 1.5) + rng.normal(0, 1.5, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), truth, dim
+
+
+def test_the_shipped_model_finds_dim_nuclei_beside_bright_ones_with_its_dim_pass():
+    """Nuclei at 4 % of their neighbours' brightness: the plain pass finds none of the 12,
+    the shipped model's dim pass (its predict.json) all of them, the bright 13 as they
+    were."""
+    image, truth, dim = dim_and_bright_disks(0.04)
+    shipped = Segmenter.from_folder(REPO / "resources/models/dsb36", device="cpu")
+    assert shipped.predict.dim_gamma == 0.5
+    plain = replace(shipped, predict=replace(shipped.predict, dim_gamma=0.0)).segment(image)
+    rescued = shipped.segment(image)
+    found = {
+        name: {i for i in range(1, 26) if np.mean(labels[truth == i] > 0) > 0.5}
+        for name, labels in (("plain", plain), ("rescued", rescued))
+    }
+    assert found["plain"] == set(range(1, 26)) - set(dim)
+    assert found["rescued"] == set(range(1, 26))
+    bright = np.isin(truth, list(found["plain"]))
+    np.testing.assert_array_equal(rescued[bright] > 0, plain[bright] > 0)
+
+
+def test_the_dim_pass_is_a_folder_setting_the_command_line_overrides(folder, tmp_path):
+    (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    (tmp_path / "predict.json").write_text(json.dumps({"dim_gamma": 0.5}))
+    assert Segmenter.from_folder(tmp_path, device="cpu").predict.dim_gamma == 0.5
+    assert Segmenter.from_folder(tmp_path, dim_gamma=0, device="cpu").predict.dim_gamma == 0
+    with pytest.raises(NucsegInputError, match="--dim-gamma: 2.0 is not in"):
+        Segmenter.from_folder(tmp_path, dim_gamma=2.0, device="cpu")

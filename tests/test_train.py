@@ -344,7 +344,7 @@ def test_a_model_trained_on_every_image_keeps_its_lowest_loss_epoch_and_card_quo
         write_fixed_thresholds({"postprocess": {"mask": 0.4}}, PostprocessConfig(), tmp_path / "u")
 
 
-def test_the_card_says_which_images_skip_the_scale_search():
+def test_the_card_says_which_images_skip_the_scale_search_and_get_a_dim_pass():
     from nucseg.export import search_clause
 
     assert "only when the full-size map's objects are 32 px" in search_clause(
@@ -355,6 +355,8 @@ def test_the_card_says_which_images_skip_the_scale_search():
     assert "under 14 px across enlarged x2" in search_clause({"enlarge_below": 14})
     per_category = search_clause({"enlarge_below": {"fluorescence": 14, "histology": 24}})
     assert "under 14 px (fluorescence) or 24 px (histology) across enlarged x2" in per_category
+    assert "brightened to the power 0.5" in search_clause({"dim_gamma": 0.5})
+    assert search_clause({"dim_gamma": 0}) == ""
 
 
 def test_the_card_lists_the_validation_score_per_acquisition():

@@ -52,6 +52,15 @@ def acquisition_features(image: np.ndarray, labels: np.ndarray) -> dict[str, flo
     }
 
 
+def origin_signature(image: np.ndarray, labels: np.ndarray, category: str) -> dict:
+    """One row of :func:`cluster_acquisitions`' table for an origin's (first) image:
+    ``category`` (as :func:`nucseg.normalize.detect_category` calls it), ``height``,
+    ``width`` and :func:`acquisition_features`."""
+    height, width = image.shape[:2]
+    signature = {"category": category, "height": height, "width": width}
+    return signature | acquisition_features(image, labels)
+
+
 def cluster_acquisitions(
     origins: pd.DataFrame, prefix: str, distance: float = ACQUISITION_DISTANCE
 ) -> pd.Series:

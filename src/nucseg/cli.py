@@ -65,6 +65,7 @@ def _predict(args: argparse.Namespace) -> None:
         tile=args.tile,
         precision=args.precision,
         diameter=args.diameter,
+        dim_gamma=args.dim_gamma,
         weights=args.weights,
         vote=args.vote,
         device=args.device,
@@ -187,6 +188,12 @@ def _add_predict_settings(predict) -> None:
         type=float,
         help="typical nucleus diameter of your images in pixels: one rescaled pass instead "
         "of the scale search (a model folder records the size it learned from)",
+    )
+    predict.add_argument(
+        "--dim-gamma",
+        type=float,
+        help="fluorescence: one more pass brightened to this power adds the dim nuclei the "
+        "plain pass missed (default: the model folder's; 0: off)",
     )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nucseg.acquisitions import acquisition_features, cluster_acquisitions
+from nucseg.acquisitions import cluster_acquisitions, origin_signature
 from nucseg.crops import crop_image
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_directory, link_or_copy
@@ -165,10 +165,7 @@ def _convert_entries(source: SourceSpec, out_dir: Path) -> pd.DataFrame:
         row = {"source": source.name, "origin": entry.origin, "category": detect_category(image)}
         labels = entry.read_labels(image.shape[:2])
         if entry.origin not in origins:  # the first frame of a sequence speaks for it
-            height, width = image.shape[:2]
-            signature = acquisition_features(image, labels)
-            origins[entry.origin] = {"category": row["category"], "height": height, "width": width}
-            origins[entry.origin] |= signature
+            origins[entry.origin] = origin_signature(image, labels, row["category"])
         if labels.max() > np.iinfo(np.uint16).max:
             raise NucsegInputError(f"{entry.image_path}: more than 65535 nuclei in one image")
         if source.crop:

@@ -43,7 +43,7 @@ from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import describe_gate
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
-PREDICT_KEYS = ("tta_views", "scales", "search_from", "enlarge_below", "tile")
+PREDICT_KEYS = ("tta_views", "scales", "search_from", "enlarge_below", "dim_gamma", "tile")
 
 #: files of a shipped model folder
 MODEL_FILES = (
@@ -246,8 +246,8 @@ Per acquisition (a mean over categories can hide one that fails):
 
 
 def search_clause(predict: dict) -> str:
-    """The card's words on ``predict.search_from`` and ``predict.enlarge_below`` (none when
-    every image searches and none is enlarged)."""
+    """The card's words on ``predict.search_from``, ``enlarge_below`` and ``dim_gamma``
+    (none when every image searches, none is enlarged and there is no dim-nuclei pass)."""
     search_from, enlarge_below = predict.get("search_from", 0), predict.get("enlarge_below", 0)
     words = ""
     if search_from and len(predict.get("scales", [1.0])) > 1:
@@ -258,6 +258,12 @@ def search_clause(predict: dict) -> str:
     if enlarge_below:
         gate = describe_gate(enlarge_below)
         words += f"; images whose objects are under {gate} across enlarged x2 instead"
+    if predict.get("dim_gamma"):
+        words += (
+            f"; fluorescence images get one more pass brightened to the power "
+            f"{predict['dim_gamma']:g}, whose objects the plain pass did not see are added "
+            "(dim nuclei)"
+        )
     return words
 
 

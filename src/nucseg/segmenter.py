@@ -43,6 +43,7 @@ FOLDER_SETTINGS = {
     "tile": "tile",
     "search_from": "search_from",
     "enlarge_below": "enlarge_below",
+    "dim_gamma": "dim_gamma",
 }
 
 
@@ -80,6 +81,7 @@ def predict_config(
     tile: int | None = None,
     precision: str = "auto",
     diameter: float | None = None,
+    dim_gamma: float | None = None,
 ) -> PredictConfig:
     """The prediction settings of :meth:`Segmenter.from_models`: those given, else a single
     model folder's (``predict.json``), else :class:`PredictConfig`'s defaults; ``diameter``
@@ -95,7 +97,9 @@ def predict_config(
     if scales is not None:  # scales given: searched in full, and no others
         settings.pop("search_from", None)
         settings.pop("enlarge_below", None)
-    given = {"views": views, "scales": scales, "tile": tile}
+    if dim_gamma is not None and not 0 <= dim_gamma <= 1:
+        raise NucsegInputError(f"--dim-gamma: {dim_gamma} is not in [0, 1] (0: off)")
+    given = {"views": views, "scales": scales, "tile": tile, "dim_gamma": dim_gamma}
     settings |= {k: v for k, v in given.items() if v is not None}
     return PredictConfig(**settings, precision=precision)
 
@@ -171,6 +175,7 @@ class Segmenter:
         tile: int | None = None,
         precision: str = "auto",
         diameter: float | None = None,
+        dim_gamma: float | None = None,
         weights: list[float] | None = None,
         vote: bool = False,
         device: str = "auto",
@@ -192,7 +197,13 @@ class Segmenter:
         if len(normalizations) > 1:
             raise NucsegInputError("the models were trained on differently normalised images")
         predict = predict_config(
-            models, views=views, scales=scales, tile=tile, precision=precision, diameter=diameter
+            models,
+            views=views,
+            scales=scales,
+            tile=tile,
+            precision=precision,
+            diameter=diameter,
+            dim_gamma=dim_gamma,
         )
         networks = [network_for(n, predict) for n in networks]  # as prediction runs them
         if thresholds is None:
