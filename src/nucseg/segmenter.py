@@ -257,7 +257,8 @@ class Segmenter:
         """:meth:`probabilities` of an image already normalised as the model expects
         (``C x H x W`` float32 in [0, 1]); ``category``: the one normalisation detected
         (:func:`nucseg.normalize.normalize_image`), for the settings that depend on it
-        (``enlarge_below`` per category: without it, no image is enlarged by those)."""
+        (``enlarge_below`` per category and ``dim_gamma``: without it, no image is enlarged
+        by those, nor given the dim-nuclei pass)."""
         predict = self.predict
         if diameter is not None:
             scale = diameter_scale(self.nucleus_diameter, diameter)
