@@ -300,5 +300,8 @@ def test_the_dim_pass_is_a_folder_setting_the_command_line_overrides(folder, tmp
     (tmp_path / "predict.json").write_text(json.dumps({"dim_gamma": 0.5}))
     assert Segmenter.from_folder(tmp_path, device="cpu").predict.dim_gamma == 0.5
     assert Segmenter.from_folder(tmp_path, dim_gamma=0, device="cpu").predict.dim_gamma == 0
-    with pytest.raises(NucsegInputError, match="--dim-gamma: 2.0 is not in"):
+    with pytest.raises(NucsegInputError, match="dim_gamma: 2.0 is not in"):
         Segmenter.from_folder(tmp_path, dim_gamma=2.0, device="cpu")
+    (tmp_path / "predict.json").write_text(json.dumps({"dim_gamma": -0.5}))
+    with pytest.raises(NucsegInputError, match="dim_gamma: -0.5 is not in"):
+        Segmenter.from_folder(tmp_path, device="cpu")

@@ -126,6 +126,8 @@ class PredictConfig:
         object.__setattr__(self, "tile", int(self.tile))
         object.__setattr__(self, "search_from", float(self.search_from))
         object.__setattr__(self, "dim_gamma", float(self.dim_gamma))
+        if not 0 <= self.dim_gamma <= 1:  # a negative power would make black pixels infinite
+            raise NucsegInputError(f"predict.dim_gamma: {self.dim_gamma} is not in [0, 1] (0: off)")
         gate = self.enlarge_below
         if isinstance(gate, Mapping):
             unknown = sorted(set(gate) - set(CATEGORIES))

@@ -97,8 +97,6 @@ def predict_config(
     if scales is not None:  # scales given: searched in full, and no others
         settings.pop("search_from", None)
         settings.pop("enlarge_below", None)
-    if dim_gamma is not None and not 0 <= dim_gamma <= 1:
-        raise NucsegInputError(f"--dim-gamma: {dim_gamma} is not in [0, 1] (0: off)")
     given = {"views": views, "scales": scales, "tile": tile, "dim_gamma": dim_gamma}
     settings |= {k: v for k, v in given.items() if v is not None}
     return PredictConfig(**settings, precision=precision)
