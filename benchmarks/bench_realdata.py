@@ -34,9 +34,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -101,7 +103,9 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     views), ``fp32`` (full size in float32), ``diameter`` (one pass at the scale
     ``--diameter`` gives, as ``nucseg predict --diameter``); suffixes, combinable:
     ``+compile`` the same through ``torch.compile``, ``+fp32`` in float32, ``+dim`` /
-    ``+no-dim`` with / without the dim-nuclei pass (``predict.dim_gamma`` 0.5 / 0), ``+as-trained``
+    ``+no-dim`` with / without the dim-nuclei pass (``predict.dim_gamma`` 0.5 / 0), ``+dim-every``
+    with it on every fluorescence image (without :func:`nucseg.predict.has_dim_candidates`'
+    gate), ``+as-trained``
     the network as its checkpoint holds it (prediction folds its batch norms and stores its
     convolutions in bf16: :func:`nucseg.predict.network_for`; ``scales-every-view``, the old
     defaults' baseline, runs it as trained too, and reads images called brightfield as
@@ -153,25 +157,35 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
             label, predict = f"{label}, dim gamma 0.5", replace(predict, dim_gamma=0.5)
         if "no-dim" in suffixes:
             label, predict = f"{label}, no dim pass", replace(predict, dim_gamma=0.0)
+        if "dim-every" in suffixes:
+            label = f"{label}, dim gamma 0.5 on every fluorescence image"
+            predict = replace(predict, dim_gamma=0.5)
         if "as-trained" in suffixes:  # not prepared as prediction prepares it
             label = f"{label}, as trained"
-        measured[label] = Variant(predict, every_view_every_scale=baseline, prepared=not as_trained)
+        measured[label] = Variant(
+            predict,
+            every_view_every_scale=baseline,
+            prepared=not as_trained,
+            ungated_dim_pass="dim-every" in suffixes,
+        )
     return measured
 
 
 class Variant(NamedTuple):
     """One measured variant: its settings, whether it runs the old every-view-every-scale
-    search, and whether its network is prepared as prediction prepares it."""
+    search, whether its network is prepared as prediction prepares it, and whether its
+    dim-nuclei pass runs on every fluorescence image."""
 
     predict: PredictConfig
     every_view_every_scale: bool
     prepared: bool
+    ungated_dim_pass: bool
 
 
 def variant_suffixes(variant: str) -> tuple[str, set[str]]:
     """``own+fp32+compile`` -> ``("own", {"fp32", "compile"})``; unknown suffixes exit."""
     base, *suffixes = variant.split("+")
-    unknown = set(suffixes) - {"compile", "fp32", "as-trained", "dim", "no-dim"}
+    unknown = set(suffixes) - {"compile", "fp32", "as-trained", "dim", "no-dim", "dim-every"}
     if unknown:
         raise SystemExit(f"--variants {variant}: unknown suffix {sorted(unknown)[0]}")
     return base, set(suffixes)
@@ -273,7 +287,7 @@ def main():
         else:
             model, normalize, thresholds, split = load_model_folder(model_dir)
         networks = {}  # by (compiled, prepared, precision): one compilation serves them all
-        for label, (predict, baseline, prepared) in variants_of(model_dir, args).items():
+        for label, (predict, baseline, prepared, ungated) in variants_of(model_dir, args).items():
             sets = generated_set() if args.quick else real_sets(args.realdata, split, args.sets)
             predictor = every_view_every_scale if baseline else predict_probability
             predictor = ensemble_predictor(predictor)
@@ -283,7 +297,9 @@ def main():
                 ready = [network_for(m, predict) if prepared else m for m in nets]
                 networks[key] = Ensemble(ready) if isinstance(model, Ensemble) else ready[0]
             net = networks[key]
-            table = score_images(net, normalize, thresholds, sets, predict, CPU, predictor)
+            gate = patch("nucseg.predict.has_dim_candidates", return_value=True)
+            with gate if ungated else nullcontext():
+                table = score_images(net, normalize, thresholds, sets, predict, CPU, predictor)
             table.insert(0, "variant", label)
             name = "+".join(m.name for m in members) if model_dir else "quick"
             table.insert(0, "model", name)

@@ -22,6 +22,7 @@ QUICK_RUNS = {
         "own+as-trained",
         "own",
         "own+fp32",
+        "own+dim-every",
     ],
     "bench_rle_metric.py": ["--quick"],
     "bench_threshold_transfer.py": ["--quick"],

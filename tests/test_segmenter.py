@@ -259,6 +259,21 @@ def test_the_dim_pass_adds_only_regions_the_plain_map_did_not_see():
     assert rescue_dim_nuclei(plain, np.zeros_like(lifted)) is plain
 
 
+def test_the_dim_pass_runs_only_where_the_plain_map_shows_a_trace():
+    """The gate opens for a nucleus-sized region the plain map held at a few hundredths,
+    not for a clean background, a speck, or a faint rim around a found nucleus."""
+    from nucseg.predict import has_dim_candidates
+
+    plain = np.zeros((3, 40, 60), np.float32)
+    plain[:, 5:15, 5:15] = 0.9
+    plain[:, 4:16, 4] = 0.03  # the found nucleus's faint rim: part of its region
+    plain[:, 30:32, 30:32] = 0.04  # 4 pixels against a typical 100
+    assert not has_dim_candidates(plain)
+    plain[:, 5:15, 30:40] = 0.03  # a dim nucleus's trace
+    assert has_dim_candidates(plain)
+    assert not has_dim_candidates(np.zeros_like(plain))
+
+
 def dim_and_bright_disks(dim_level: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """A fluorescence frame of 25 disks of radius 10 on a checkerboard, the dark squares'
     nuclei at ``dim_level`` of the bright ones' height above the background; its truth and

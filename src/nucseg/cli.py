@@ -193,7 +193,8 @@ def _add_predict_settings(predict) -> None:
         "--dim-gamma",
         type=float,
         help="fluorescence: one more pass brightened to this power adds the dim nuclei the "
-        "plain pass missed (default: the model folder's; 0: off)",
+        "plain pass missed, on images whose plain map shows a trace of one (default: the "
+        "model folder's; 0: off)",
     )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

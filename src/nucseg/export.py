@@ -260,9 +260,9 @@ def search_clause(predict: dict) -> str:
         words += f"; images whose objects are under {gate} across enlarged x2 instead"
     if predict.get("dim_gamma"):
         words += (
-            f"; fluorescence images get one more pass brightened to the power "
-            f"{predict['dim_gamma']:g}, whose objects the plain pass did not see are added "
-            "(dim nuclei)"
+            "; fluorescence images whose plain map holds a faint trace of an object it did "
+            f"not find get one more pass brightened to the power {predict['dim_gamma']:g}, "
+            "whose objects the plain pass did not see are added (dim nuclei)"
         )
     return words
 
