@@ -14,6 +14,10 @@ categories and outputs checked.
 ``tiles``: seconds of a model folder's own prediction settings on large real images
 (``--images``, e.g. Coelho's 1349 x 1030 frames) with tiles sized to the image against
 square ``--tile`` tiles (as before) and the whole image in one pass, maps compared.
+``profile``: where the time of a model folder's prediction goes (``nucseg.Segmenter`` with
+its own settings on ``--count`` images of ``--images``, one pass under ``cProfile`` after
+a warm-up): seconds in the network passes, instance separation, normalisation, resizing,
+the scale choice and the dim-nuclei gate and rescue, and everything else.
 ``demo``: after ``snakemake results/submission.csv``, the test DSB score of every model and
 ensemble with and without TTA, with the config's and with the tuned thresholds.
 
@@ -26,6 +30,8 @@ ensemble with and without TTA, with the config's and with the tuned thresholds.
         --images resources/dsb2018_slice/stage1_test
     .venv/bin/python benchmarks/bench_predict.py tiles --model resources/models/dsb36 \
         --images resources/realdata/coelho2009_gnf --count 6
+    .venv/bin/python benchmarks/bench_predict.py profile --model resources/models/dsb36 \
+        --images resources/dsb2018_slice/stage1_test --count 16
     .venv/bin/python benchmarks/bench_predict.py demo
 """
 
@@ -46,6 +52,7 @@ from timing import best_of, replaced
 from nucseg.checkpoints import load_model
 from nucseg.datasets import load_normalized, read_manifest
 from nucseg.ensemble import weighted_mean
+from nucseg.inference import image_files
 from nucseg.io.kaggle import read_solutions
 from nucseg.metrics import dsb_score
 from nucseg.models import ModelConfig, build_model
@@ -53,6 +60,15 @@ from nucseg.postprocess import PostprocessConfig, instances_from_probability, re
 from nucseg.predict import PredictConfig, predict_probability
 from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import compute_targets
+
+#: Annotation files beside the images in the real sets' folders (Coelho's ``*_label.tif``).
+ANNOTATION_SUFFIXES = ("_label", "_labels", "_mask", "_masks")
+
+
+def picture_files(folder: Path) -> list[Path]:
+    """The image files of ``folder`` as ``nucseg predict`` lists them, less the annotation
+    files some real sets keep beside their images."""
+    return [f for f in image_files([folder]) if not f.stem.endswith(ANNOTATION_SUFFIXES)]
 
 
 def conv_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:
@@ -134,7 +150,6 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
 
     import nucseg.postprocess as post
     from nucseg.checkpoints import checkpoint_normalization, network_of, read_checkpoint
-    from nucseg.inference import image_files
     from nucseg.io.images import read_image
     from nucseg.normalize import normalize_image
 
@@ -160,7 +175,7 @@ def postprocess_speed(model_dir: Path | None, images: Path | None, quick: bool) 
         thresholds = read_thresholds(model_dir / "thresholds.json")
         maps = [
             predict_probability(model, normalize_image(read_image(f), normalize)[0], cpu)
-            for f in image_files([images])
+            for f in picture_files(images)
         ]
     pixels = sum(m.shape[-1] * m.shape[-2] for m in maps)
     ours = best_of(lambda: [instances_from_probability(m, thresholds) for m in maps], 3)
@@ -222,11 +237,10 @@ def normalize_speed(images: Path, quick: bool) -> None:
     """ms per image of normalisation as it is against channel-axis statistics (see the
     module docstring), on the same images, checking identical categories and outputs."""
     import nucseg.normalize as norm
-    from nucseg.inference import image_files
     from nucseg.io.images import read_image
     from nucseg.synth.nuclei import camera_frame
 
-    files = image_files([images])[: 4 if quick else None]
+    files = picture_files(images)[: 4 if quick else None]
     originals = [read_image(f) for f in files]
     frames = [camera_frame(image, np.random.default_rng(0)) for image in originals]
     inputs = originals + frames
@@ -251,7 +265,6 @@ def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: i
     from dataclasses import replace
 
     import nucseg.predict as pred
-    from nucseg.inference import image_files
     from nucseg.io.images import read_image
     from nucseg.models import ModelConfig, build_model
     from nucseg.normalize import normalize_image
@@ -268,7 +281,7 @@ def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: i
         threads = torch.get_num_threads()  # as main set it
         model, normalize, _ = pred.load_for_prediction(model_dir / "model.pt", config, threads)
         pixels = [
-            normalize_image(read_image(f), normalize)[0] for f in image_files([images])[:count]
+            normalize_image(read_image(f), normalize)[0] for f in picture_files(images)[:count]
         ]
 
     def timed(settings):  # (maps, seconds) of one pass over the images
@@ -295,6 +308,62 @@ def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: i
         f"(x{seconds_square / seconds_sized:.2f}), the whole image {seconds_whole:.1f} s; "
         f"maps differ from the whole image's by at most {differ:.1e}"
     )
+
+
+#: :func:`profile_prediction`'s parts: the functions whose cumulative time each one is
+#: (none calls another of them).
+PROFILED_PARTS = {
+    "network passes (views, flips, tiles)": ["_predict_native"],
+    "instance separation": ["instances_from_probability"],
+    "normalisation": ["normalize_image"],
+    "resizing": ["resize_maps"],
+    "scale choice and polarity (map statistics)": ["map_confidence", "typical_object_diameter"],
+    "dim-nuclei gate and rescue": ["has_dim_candidates", "rescue_dim_nuclei"],
+}
+
+
+def profile_prediction(model_dir: Path | None, images: Path | None, count: int) -> None:
+    """Seconds per part of :meth:`nucseg.Segmenter.segment` over real images, and the share
+    of the network passes."""
+    import cProfile
+    import pstats
+
+    from nucseg import Segmenter
+    from nucseg.io.images import read_image
+    from nucseg.normalize import NormalizeConfig
+
+    if model_dir is None:  # quick: a tiny untrained network, generated images
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(base_width=4, depth=2)).eval()
+        predict = PredictConfig(views=(0, 5), scales=(1.0, 0.5), dim_gamma=0.5)
+        segmenter = Segmenter(
+            [model], NormalizeConfig(), PostprocessConfig(), predict, torch.device("cpu")
+        )
+        config = SynthConfig(n_images=3, seed=2, shapes=((128, 128),), shape_weights=(1.0,))
+        pictures = [item.pixels for item in generate(config, "f")]
+    else:
+        segmenter = Segmenter.from_folder(model_dir)
+        pictures = [read_image(f) for f in picture_files(images)[:count]]
+    segmenter.segment(pictures[0])  # warm-up: oneDNN's kernels
+    profiler = cProfile.Profile()
+    begin = time.perf_counter()
+    profiler.enable()
+    for picture in pictures:
+        segmenter.segment(picture)
+    profiler.disable()
+    total = time.perf_counter() - begin
+    cumulative = {}  # function name -> cumulative seconds
+    for (_, _, name), (_, _, _, seconds, _) in pstats.Stats(profiler).stats.items():
+        cumulative[name] = cumulative.get(name, 0.0) + seconds
+    rows = {
+        part: sum(cumulative.get(f, 0.0) for f in names) for part, names in PROFILED_PARTS.items()
+    }
+    rows["everything else"] = total - sum(rows.values())
+    table = pd.DataFrame({"seconds": rows}).assign(share=lambda t: t.seconds / total)
+    print(
+        f"{len(pictures)} images, {total:.2f} s under cProfile ({total / len(pictures):.3f} s each)"
+    )
+    print(table.round(3).to_string())
 
 
 def demo(root: Path) -> None:
@@ -346,8 +415,10 @@ def demo(root: Path) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["speed", "postprocess", "normalize", "tiles", "demo"])
-    parser.add_argument("--count", type=int, default=6, help="tiles: images to predict")
+    parser.add_argument(
+        "what", choices=["speed", "postprocess", "normalize", "tiles", "profile", "demo"]
+    )
+    parser.add_argument("--count", type=int, default=6, help="tiles, profile: images to predict")
     parser.add_argument("--tile", type=int, default=1024, help="tiles: the tile size")
     parser.add_argument("--model", type=Path, help="postprocess: a shipped model folder")
     parser.add_argument("--images", type=Path, help="postprocess, normalize: a folder of images")
@@ -366,6 +437,9 @@ def main():
     elif args.what == "tiles":
         torch.set_num_threads(args.threads)
         tiles_speed(None if args.quick else args.model, args.images, args.count, args.tile)
+    elif args.what == "profile":
+        torch.set_num_threads(args.threads)
+        profile_prediction(None if args.quick else args.model, args.images, args.count)
     else:
         torch.set_num_threads(args.threads)
         demo(args.root)

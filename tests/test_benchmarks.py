@@ -11,6 +11,7 @@ QUICK_RUNS = {
     "bench_predict.py postprocess": ["postprocess", "--quick"],
     "bench_predict.py normalize": ["normalize", "--quick"],
     "bench_predict.py tiles": ["tiles", "--quick"],
+    "bench_predict.py profile": ["profile", "--quick"],
     "bench_augment.py": ["--quick"],
     "bench_nerve.py": ["--quick"],
     "bench_precision.py": ["--quick"],

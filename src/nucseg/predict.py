@@ -363,8 +363,8 @@ def median_region_area(mask: np.ndarray) -> float:
 def has_dim_candidates(plain: np.ndarray, threshold: float = 0.5) -> bool:
     """Whether the plain maps (``K x H x W``) of a fluorescence image show a trace of a
     nucleus they did not call one, so that the dim-nuclei pass may find something: a
-    connected region of the semantic map above :data:`DIM_CANDIDATE_FLOOR` whose maximum
-    stays under ``threshold`` and whose area is at least :data:`RESCUE_MIN_RELATIVE_AREA`
+    connected region of the semantic map above :data:`DIM_CANDIDATE_FLOOR` with no pixel
+    above ``threshold`` and whose area is at least :data:`RESCUE_MIN_RELATIVE_AREA`
     of the median area of the regions above ``threshold``.  Images without one skip the
     pass (most fluorescence images: it changed none of them).  A dim nucleus touching a
     found one shares its region and does not open the gate."""
@@ -372,10 +372,11 @@ def has_dim_candidates(plain: np.ndarray, threshold: float = 0.5) -> bool:
     traces, count = ndi.label(semantic > DIM_CANDIDATE_FLOOR)
     if not count:
         return False
-    peaks = ndi.maximum(semantic, traces, np.arange(1, count + 1))
+    found = semantic > threshold
+    holds_found = np.bincount(traces[found], minlength=count + 1)[1:] > 0
     areas = np.bincount(traces.ravel(), minlength=count + 1)[1:]
-    typical = median_region_area(semantic > threshold)
-    return bool(((peaks < threshold) & (areas >= RESCUE_MIN_RELATIVE_AREA * typical)).any())
+    typical = median_region_area(found)
+    return bool((~holds_found & (areas >= RESCUE_MIN_RELATIVE_AREA * typical)).any())
 
 
 def rescue_dim_nuclei(plain: np.ndarray, lifted: np.ndarray, threshold: float = 0.5) -> np.ndarray:
