@@ -420,8 +420,10 @@ def main():
     )
     parser.add_argument("--count", type=int, default=6, help="tiles, profile: images to predict")
     parser.add_argument("--tile", type=int, default=1024, help="tiles: the tile size")
-    parser.add_argument("--model", type=Path, help="postprocess: a shipped model folder")
-    parser.add_argument("--images", type=Path, help="postprocess, normalize: a folder of images")
+    parser.add_argument("--model", type=Path, help="postprocess, tiles, profile: a model folder")
+    parser.add_argument(
+        "--images", type=Path, help="postprocess, normalize, tiles, profile: a folder"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--root", type=Path, default=Path("."))
     parser.add_argument("--quick", action="store_true", help="speed at tiny sizes (CI)")
