@@ -310,6 +310,23 @@ def test_the_shipped_model_finds_dim_nuclei_beside_bright_ones_with_its_dim_pass
     np.testing.assert_array_equal(rescued[bright] > 0, plain[bright] > 0)
 
 
+def test_the_dim_pass_finds_dim_nuclei_under_a_16_bit_cameras_offset_and_noise():
+    """The same frame as a 16-bit camera records it (offset 33,000, shot and read noise):
+    its background sits above 0 after normalisation, and the lift, relative to it, still
+    brings all 12 dim nuclei up (lifting the pixels as they are does not)."""
+    image, truth, dim = dim_and_bright_disks(0.04)
+    frame = camera_frame(image, np.random.default_rng(0))
+    shipped = Segmenter.from_folder(REPO / "resources/models/dsb36", device="cpu")
+    plain = replace(shipped, predict=replace(shipped.predict, dim_gamma=0.0)).segment(frame)
+    rescued = shipped.segment(frame)
+    found = {
+        name: {i for i in range(1, 26) if np.mean(labels[truth == i] > 0) > 0.5}
+        for name, labels in (("plain", plain), ("rescued", rescued))
+    }
+    assert found["plain"] == set(range(1, 26)) - set(dim)
+    assert found["rescued"] == set(range(1, 26))
+
+
 def test_the_dim_pass_is_a_folder_setting_the_command_line_overrides(folder, tmp_path):
     (tmp_path / "model.pt").write_bytes((folder / "model.pt").read_bytes())
     (tmp_path / "predict.json").write_text(json.dumps({"dim_gamma": 0.5}))

@@ -335,8 +335,7 @@ def predict_probability(
             others = _predict_native(model, chosen, device, replace(config, views=rest))
             best = (best + len(rest) * others) / len(config.views)
     if config.dim_gamma and category == "fluorescence" and has_dim_candidates(best):
-        brightened = np.clip(chosen, 0, None) ** config.dim_gamma  # no NaN from a resize
-        lifted = _predict_native(model, brightened, device, first)
+        lifted = _predict_native(model, brightened(chosen, config.dim_gamma), device, first)
         best = rescue_dim_nuclei(best, lifted)
     if best.shape[-2:] != (height, width):
         best = np.clip(resize_maps(best, (height, width)), 0, 1)
@@ -379,9 +378,22 @@ def has_dim_candidates(plain: np.ndarray, threshold: float = 0.5) -> bool:
     return bool((~holds_found & (areas >= RESCUE_MIN_RELATIVE_AREA * typical)).any())
 
 
+def brightened(image: np.ndarray, gamma: float) -> np.ndarray:
+    """A normalised ``C x H x W`` image lifted for the dim-nuclei pass: each channel's
+    background (its median) subtracted, the rest stretched back to [0, 1] and raised to
+    ``gamma`` (< 1 lifts dim pixels).  Relative to the background, because a camera's
+    offset and noise leave it above 0 after normalisation (~0.06 on 16-bit frames):
+    raised as it is, it rises with the dim nuclei and hides them (dsb36 on the CTC frames
+    as a 16-bit camera records them: 0.766 with the plain power, 0.804 with the
+    background taken off; docs/experiments.md)."""
+    background = np.median(image, axis=(-2, -1), keepdims=True)
+    stretched = (image - background) / np.maximum(1.0 - background, 1e-6)
+    return np.clip(stretched, 0, None) ** gamma  # clipped: no NaN below the background
+
+
 def rescue_dim_nuclei(plain: np.ndarray, lifted: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """``plain`` maps (``K x H x W``) with the regions of ``lifted`` (the maps of the same
-    image brightened: :attr:`PredictConfig.dim_gamma`) that the plain pass did not see.
+    image brightened: :func:`brightened`) that the plain pass did not see.
 
     A region is a connected component of ``lifted``'s semantic map above ``threshold``;
     it replaces the plain maps (every head) where the plain semantic probability averages
