@@ -192,7 +192,8 @@ def _add_predict_settings(predict) -> None:
     predict.add_argument(
         "--dim-gamma",
         type=float,
-        help="fluorescence: one more pass brightened to this power adds the dim nuclei the "
+        help="fluorescence: one more pass brightened to this power above the background "
+        "adds the dim nuclei the "
         "plain pass missed, on images whose plain map shows a trace of one (default: the "
         "model folder's; 0: off)",
     )

@@ -261,7 +261,8 @@ def search_clause(predict: dict) -> str:
     if predict.get("dim_gamma"):
         words += (
             "; fluorescence images whose plain map holds a faint trace of an object it did "
-            f"not find get one more pass brightened to the power {predict['dim_gamma']:g}, "
+            f"not find get one more pass brightened to the power {predict['dim_gamma']:g} "
+            "above their background, "
             "whose objects the plain pass did not see are added (dim nuclei)"
         )
     return words

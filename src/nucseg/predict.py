@@ -88,19 +88,21 @@ class PredictConfig:
     touched.
 
     ``dim_gamma``: fluorescence images get one more pass (first view, at the chosen scale)
-    of their pixels raised to this power (e.g. 0.5: a nucleus at a tenth of the bright
-    ones' intensity comes up to a third), and the regions of it the plain map did not see
-    are taken from it (:func:`rescue_dim_nuclei`; 0: off).  Nuclei several-fold dimmer
-    than their neighbours get no response from a network trained on images scaled to
-    their bright ones; lifted, they do.  Lifting the whole map instead enlarges every
-    object and finds debris: dsb36's held-out DSB fluorescence 0.674 -> 0.620 at 0.5.
-    Measured with dsb36 (docs/experiments.md): the 4 CTC frames 0.776 -> 0.828 (12 of
-    their nuclei are under a quarter of the median brightness; the plain map found none),
-    Coelho 0.670 -> 0.672, its held-out DSB fluorescence 0.675 -> 0.673 (faint blobs its
-    annotators left out), the 16-bit frames unchanged.  The pass runs only on images whose
-    plain map shows a trace of a nucleus it did not find (:func:`has_dim_candidates`):
-    the same gains, and ~15 % more time per fluorescence image instead of ~45 %.  Images
-    of unknown category get no dim pass.
+    of their pixels raised to this power above their background (:func:`brightened`;
+    e.g. 0.5: a nucleus at a tenth of the bright ones' height comes up to a third), and
+    the regions of it the plain map did not see are taken from it
+    (:func:`rescue_dim_nuclei`; 0: off).  Nuclei several-fold dimmer than their
+    neighbours get no response from a network trained on images scaled to their bright
+    ones; lifted, they do.  Lifting the whole map instead enlarges every object and finds
+    debris: dsb36's held-out DSB fluorescence 0.674 -> 0.620 at 0.5.  The pass runs only
+    on images whose plain map shows a trace of a nucleus it did not find
+    (:func:`has_dim_candidates`): ~15 % more time per fluorescence image instead of ~45 %.
+    Measured with dsb36 (docs/experiments.md), without the pass -> with it: the 4 CTC
+    frames 0.776 -> 0.852 (12 of their nuclei are under a quarter of the median
+    brightness; the plain map found none), as 16-bit camera frames 0.766 -> 0.804,
+    Coelho 0.670 -> 0.669 (as 16-bit frames 0.669 -> 0.671), its held-out DSB
+    fluorescence 0.675 -> 0.673 (faint blobs its annotators left out).  Images of unknown
+    category get no dim pass.
 
     ``check_polarity``: an image normalisation calls brightfield may be fluorescence whose
     nuclei cover most of it (a dense tissue, a crop of touching nuclei): unless it has
