@@ -192,10 +192,9 @@ def _add_predict_settings(predict) -> None:
     predict.add_argument(
         "--dim-gamma",
         type=float,
-        help="fluorescence: one more pass brightened to this power above the background "
-        "adds the dim nuclei the "
-        "plain pass missed, on images whose plain map shows a trace of one (default: the "
-        "model folder's; 0: off)",
+        help="fluorescence: one more pass brightened to this power above the background adds "
+        "the dim nuclei the plain pass missed, on images whose plain map shows a trace of "
+        "one (default: the model folder's; 0: off)",
     )
     predict.add_argument("--threads", type=int, default=2)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

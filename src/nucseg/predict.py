@@ -100,7 +100,7 @@ class PredictConfig:
     Measured with dsb36 (docs/experiments.md), without the pass -> with it: the 4 CTC
     frames 0.776 -> 0.852 (12 of their nuclei are under a quarter of the median
     brightness; the plain map found none), as 16-bit camera frames 0.766 -> 0.804,
-    Coelho 0.670 -> 0.669 (as 16-bit frames 0.669 -> 0.671), its held-out DSB
+    Coelho 0.6695 -> 0.6692 (as 16-bit frames 0.669 -> 0.671), its held-out DSB
     fluorescence 0.675 -> 0.673 (faint blobs its annotators left out).  Images of unknown
     category get no dim pass.
 
