@@ -4,7 +4,7 @@ from PIL import Image
 
 from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import load_arrays, save_arrays
-from nucseg.io.images import read_image, to_rgb8
+from nucseg.io.images import image_planes, read_image, to_rgb8
 from nucseg.io.kaggle import list_stage1, read_mask_labels
 
 
@@ -45,6 +45,30 @@ def test_unusual_modes_read_as_arrays(tmp_path):
     read16 = read_image(tmp_path / "16.png")
     assert read16.dtype == np.uint16 and read16.max() == deep.max()
     assert to_rgb8(read16).dtype == np.uint8 and to_rgb8(read16).max() == 255
+
+
+def test_a_hyperstack_is_read_plane_by_plane_in_the_nuclear_channel(tmp_path):
+    import tifffile
+
+    movie = np.arange(2 * 3 * 2 * 16 * 20, dtype=np.uint16).reshape(2, 3, 2, 16, 20)  # TZCYX
+    tifffile.imwrite(tmp_path / "movie.tif", movie, imagej=True, metadata={"axes": "TZCYX"})
+    planes = image_planes(tmp_path / "movie.tif", channel=1)
+    assert [p.suffix for p in planes] == [f"_t{t}_z{z}" for t in range(2) for z in range(3)]
+    np.testing.assert_array_equal(planes[4].read(), movie[1, 1, 1])
+    with pytest.raises(NucsegInputError, match=r"movie.tif: 2 channels \(axes TZCYX.*channel 0..1"):
+        image_planes(tmp_path / "movie.tif")
+    with pytest.raises(NucsegInputError, match="movie.tif: no channel 2 "):
+        image_planes(tmp_path / "movie.tif", channel=2)
+    with pytest.raises(NucsegInputError, match="movie.tif: a stack of 6 planes"):
+        read_image(tmp_path / "movie.tif", channel=0)  # where one image is expected
+    pages = np.stack([movie[0, 0, 0]] * 12)  # pages of unknown meaning: one image each
+    tifffile.imwrite(tmp_path / "pages.tif", pages)
+    assert [p.suffix for p in image_planes(tmp_path / "pages.tif")][9:] == ["_i09", "_i10", "_i11"]
+    rgb = np.dstack([movie[0, 0, 0] // 64] * 2 + [movie[0, 0, 1] // 64]).astype(np.uint8)
+    picked = read_image(_png(tmp_path / "rgb.png", rgb), channel=2)
+    np.testing.assert_array_equal(picked, rgb[..., 2])
+    with pytest.raises(NucsegInputError, match="rgb.png: no channel 3 "):
+        read_image(tmp_path / "rgb.png", channel=3)
 
 
 def test_non_binary_and_empty_masks_are_named(tmp_path):

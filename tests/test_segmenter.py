@@ -81,6 +81,25 @@ def test_an_array_it_cannot_take_is_named_in_one_line(folder, array, message):
         Segmenter.from_folder(folder, device="cpu").segment(array)
 
 
+def test_predict_segments_every_frame_of_a_time_lapse_as_an_image(folder, image, tmp_path):
+    import tifffile
+
+    from nucseg.inference import predict_images
+    from nucseg.io.images import read_tiff
+    from nucseg.submission import read_submission
+
+    frames = np.stack([image[..., 0], image[::-1, :, 0], image[:, ::-1, 0]])
+    tifffile.imwrite(tmp_path / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    seg = Segmenter.from_folder(folder, device="cpu")
+    counts = predict_images(seg, [tmp_path / "movie.tif"], tmp_path / "out")
+    assert list(counts) == ["movie_t0", "movie_t1", "movie_t2"]
+    decoded = read_submission(tmp_path / "out" / "submission.csv", dict.fromkeys(counts, (64, 72)))
+    for k, frame in enumerate(frames):
+        labels = read_tiff(tmp_path / "out" / f"movie_t{k}.tif")
+        np.testing.assert_array_equal(labels, seg.segment(frame))
+        np.testing.assert_array_equal(decoded[f"movie_t{k}"] > 0, labels > 0)
+
+
 def test_a_folder_without_weights_is_named(tmp_path):
     with pytest.raises(NucsegInputError, match="model.pt: checkpoint not found"):
         Segmenter.from_folder(tmp_path)

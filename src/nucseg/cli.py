@@ -82,6 +82,7 @@ def _predict(args: argparse.Namespace) -> None:
         args.out,
         outputs=outputs,
         pixel_size_um=args.pixel_size,
+        channel=args.channel,
     )
     print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
 
@@ -165,6 +166,13 @@ def _add_predict(commands) -> None:
     )
     predict.add_argument(
         "--pixel-size", type=float, help="micrometres per pixel, written into the label TIFFs"
+    )
+    predict.add_argument(
+        "--channel",
+        type=int,
+        help="the nuclear stain's channel (from 0) of multi-channel images, e.g. a DAPI "
+        "channel of a hyperstack (needed there) or of an RGB file; stacks (time, z) are "
+        "segmented plane by plane",
     )
     _add_predict_settings(predict)
     predict.set_defaults(run=_predict)

@@ -2,7 +2,11 @@
 
 Used by ``nucseg predict``.  Each image is read in any supported format (keeping its bit
 depth), segmented by a :class:`nucseg.segmenter.Segmenter` (models loaded once) and written,
-one image at a time, as the chosen outputs (:data:`OUTPUTS`; :mod:`nucseg.io.shapes`):
+one image at a time, as the chosen outputs (:data:`OUTPUTS`; :mod:`nucseg.io.shapes`).  A
+TIFF stack (time-lapse, z-stack, hyperstack) is segmented plane by plane in 2-D, each plane
+an image of its own whose id is the file stem with the plane's suffix (``movie_t03``:
+:class:`nucseg.io.images.Plane`); a multi-channel file needs the nuclear stain's channel.
+Image ids below are file stems (plus a plane's suffix):
 
 - ``tif``: ``<out>/<stem>.tif`` instance labels (16-bit ImageJ TIFF, 32-bit beyond 65,535
   nuclei; with a pixel size, calibrated): Fiji and napari open them as they are;
@@ -21,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from nucseg.errors import NucsegInputError
-from nucseg.io.images import read_image
+from nucseg.io.images import image_planes
 from nucseg.io.kaggle import IMAGE_SUFFIXES
 from nucseg.io.shapes import write_geojson, write_imagej_rois, write_label_tiff
 from nucseg.io.tables import write_table
@@ -64,24 +68,28 @@ def predict_images(
     *,
     outputs: tuple[str, ...] = ("tif", "csv"),
     pixel_size_um: float | None = None,
+    channel: int | None = None,
 ) -> dict[str, int]:
-    """Segment every image file with ``segmenter``, one at a time, and write ``outputs``
-    (see the module docstring); return the number of nuclei found per image id (file
-    stem)."""
+    """Segment every image file (every plane of a stack) with ``segmenter``, one at a
+    time, and write ``outputs`` (see the module docstring); ``channel``: the nuclear
+    stain's channel of multi-channel images.  Every file's layout is checked before the
+    first is segmented.  Returns the number of nuclei found per image id."""
     unknown = sorted(set(outputs) - set(OUTPUTS))
     if unknown:
         raise NucsegInputError(f"--outputs: {unknown[0]!r} is not one of {', '.join(OUTPUTS)}")
     if pixel_size_um is not None and pixel_size_um <= 0:
         raise NucsegInputError(f"--pixel-size: {pixel_size_um} is not a positive size")
     out_dir = Path(out_dir)
-    stems = [Path(p).stem for p in images]
+    planes = [plane for path in images for plane in image_planes(path, channel)]
+    stems = [plane.path.stem + plane.suffix for plane in planes]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
     counts, encodings, tables, shapes = {}, {}, [], {}
-    for stem, image_path in zip(stems, images, strict=True):
-        image = check_image(read_image(image_path), str(image_path))
-        labels = segmenter.segment(image, name=str(image_path))
+    for stem, plane in zip(stems, planes, strict=True):
+        name = f"{plane.path}{f' plane {plane.suffix[1:]}' if plane.suffix else ''}"
+        image = check_image(plane.read(), name)
+        labels = segmenter.segment(image, name=name)
         counts[stem], shapes[stem] = int(labels.max()), labels.shape
         measurements = measure_nuclei(stem, labels, image)
         if "tif" in outputs:
@@ -94,7 +102,7 @@ def predict_images(
         if "csv" in outputs:
             encodings[stem] = encode_labels(labels)
             tables.append(measurements)
-        log.info("%s: %d nuclei", image_path, counts[stem])
+        log.info("%s: %d nuclei", name, counts[stem])
     if "csv" in outputs:
         write_encoded_submission(encodings, out_dir / "submission.csv")
         table = pd.concat(tables, ignore_index=True)

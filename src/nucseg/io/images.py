@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +21,126 @@ MAX_PIXELS = 64_000_000
 _TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
-def read_image(path: Path | str) -> np.ndarray:
+def read_image(path: Path | str, channel: int | None = None) -> np.ndarray:
     """Read a PNG/TIFF/JPEG image as a numpy array, keeping its bit depth.
 
     Returns ``H x W`` (gray) or ``H x W x C`` (C = 3 or 4).  Palette images are expanded to
-    RGB(A), 1-bit to uint8 0/255, LA to gray.  Raises :class:`NucsegInputError` naming the
-    file for missing, empty, truncated, non-image or oversized files.
+    RGB(A), 1-bit to uint8 0/255, LA to gray.  ``channel`` picks one channel (``H x W``) of
+    a colour or multi-channel image.  Raises :class:`NucsegInputError` naming the file for
+    missing, empty, truncated, non-image or oversized files, and for stacks of several
+    planes (:func:`image_planes` reads those one plane at a time).
     """
+    planes = image_planes(path, channel)
+    if len(planes) > 1:
+        raise NucsegInputError(
+            f"{path}: a stack of {len(planes)} planes ({planes[0].layout}); "
+            "expected one 2-D image (nucseg predict segments each plane)"
+        )
+    return planes[0].read()
+
+
+@dataclass(frozen=True)
+class Plane:
+    """One 2-D image of an image file: the whole file, or one plane of a TIFF stack.
+
+    ``suffix`` tells the planes of a stack apart (``""`` for a 2-D file; ``_t3_z07`` for
+    time 3, depth 7: one lower-case letter per stack axis of more than one plane, in
+    tifffile's axis letters, ``i`` for pages of unknown meaning, indices zero-padded to the
+    axis' width); ``page`` is its page in the file's first TIFF series (None: the whole
+    file); ``channel`` the channel it keeps of a colour page; ``layout`` describes the file
+    (``axes TZCYX, shape 2x3x2x16x16``) for messages."""
+
+    path: Path
+    suffix: str = ""
+    page: int | None = None
+    channel: int | None = None
+    layout: str = ""
+
+    def read(self) -> np.ndarray:
+        """This plane as ``H x W`` or ``H x W x C`` (see :func:`read_image`)."""
+        if self.page is None:
+            image = _read_flat(self.path)
+        else:
+            image = _read_tiff_page(self.path, self.page)
+        return _pick_channel(image, self.channel, self.path)
+
+
+def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
+    """The 2-D planes of an image file, each read on demand (:meth:`Plane.read`), so that
+    a long time-lapse never sits in memory whole.
+
+    PNG/JPEG files and 2-D TIFFs are one plane.  A TIFF stack (a time-lapse, a z-stack, an
+    ImageJ hyperstack, an OME-TIFF, pages of unknown meaning) is one plane per index of
+    its axes other than Y, X, samples and channels, in the file's order.  A channel axis
+    (``C``) needs ``channel``, the nuclear stain's index: which channel holds the nuclei
+    no statistic can tell reliably.  ``channel`` also picks a channel of a colour (RGB)
+    image."""
     path = Path(path)
     if not path.is_file():
         raise NucsegInputError(f"{path}: image file not found")
     if path.stat().st_size == 0:
         raise NucsegInputError(f"{path}: image file is empty (0 bytes)")
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        return [Plane(path, channel=channel)]
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes, page_shape = tuple(series.shape), series.axes, series.keyframe.shape
+            samples = series.keyframe.samplesperpixel
+            _check_page_size(series.keyframe, path)
+    except NucsegInputError:
+        raise
+    except Exception as error:  # tifffile raises many types for broken files
+        raise _tiff_error(path, error) from None
+    stack_axes = axes[: len(shape) - len(page_shape)]
+    if channel is not None and "C" not in stack_axes and not 0 <= channel < samples:
+        raise _no_channel(path, channel, samples)
+    if not stack_axes:
+        return [Plane(path, channel=channel)]
+    sizes = shape[: len(stack_axes)]
+    layout = f"axes {axes}, shape {'x'.join(map(str, shape))}"
+    colour = None
+    if "C" in stack_axes:
+        count = sizes[stack_axes.index("C")]
+        if channel is None:
+            raise NucsegInputError(
+                f"{path}: {count} channels ({layout}); choose the nuclear stain's "
+                f"(nucseg predict --channel 0..{count - 1})"
+            )
+        if not 0 <= channel < count:
+            raise _no_channel(path, channel, count)
+        colour = channel
+    planes = []
+    for index in np.ndindex(*sizes):
+        if colour is not None and index[stack_axes.index("C")] != colour:
+            continue
+        suffix = "".join(
+            f"_{'i' if axis in 'QI' else axis.lower()}{i:0{len(str(size - 1))}d}"
+            for axis, i, size in zip(stack_axes, index, sizes, strict=True)
+            if axis != "C" and size > 1
+        )
+        page = int(np.ravel_multi_index(index, sizes))
+        planes.append(Plane(path, suffix, page, None if colour is not None else channel, layout))
+    return planes
+
+
+def _pick_channel(image: np.ndarray, channel: int | None, path: Path) -> np.ndarray:
+    if channel is None:
+        return image
+    count = image.shape[-1] if image.ndim == 3 else 1
+    if not 0 <= channel < count:
+        raise _no_channel(path, channel, count)
+    return image if image.ndim == 2 else np.ascontiguousarray(image[..., channel])
+
+
+def _no_channel(path: Path, channel: int, count: int) -> NucsegInputError:
+    return NucsegInputError(
+        f"{path}: no channel {channel} (it has {count}: {'0' if count == 1 else f'0..{count - 1}'})"
+    )
+
+
+def _read_flat(path: Path) -> np.ndarray:
+    """A PNG/JPEG file, or a TIFF of one page."""
     if path.suffix.lower() in _TIFF_SUFFIXES:
         return _read_tiff(path)
     try:
@@ -57,6 +166,16 @@ def read_image(path: Path | str) -> np.ndarray:
         raise NucsegInputError(f"{path}: corrupt or truncated image ({error})") from None
 
 
+def _read_tiff_page(path: Path, page: int) -> np.ndarray:
+    """Page ``page`` of the first series of a TIFF stack (one plane)."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            array = tif.series[0].asarray(key=page)
+    except Exception as error:  # tifffile raises many types for broken files
+        raise _tiff_error(path, error) from None
+    return _channels_last(array)
+
+
 def _pil_to_array(image: Image.Image) -> np.ndarray:
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -77,22 +196,35 @@ def _read_tiff(path: Path) -> np.ndarray:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            if int(np.prod(page.shape[:2])) > MAX_PIXELS:
-                raise NucsegInputError(
-                    f"{path}: {page.shape} image exceeds {MAX_PIXELS} pixels; tile it"
-                )
+            _check_page_size(page, path)
             array = page.asarray()
     except NucsegInputError:
         raise
     except Exception as error:  # tifffile raises many types for broken files
-        if "requires the 'imagecodecs' package" in str(error):
-            raise NucsegInputError(
-                f"{path}: TIFF compressed with a codec this installation lacks ({error}); "
-                "install the pinned imagecodecs (pip install -c requirements.lock imagecodecs)"
-            ) from None
-        raise NucsegInputError(f"{path}: corrupt or unreadable TIFF ({error})") from None
+        raise _tiff_error(path, error) from None
+    return _channels_last(array)
+
+
+def _check_page_size(page: tifffile.TiffPage, path: Path) -> None:
+    if page.imagewidth * page.imagelength > MAX_PIXELS:
+        raise NucsegInputError(
+            f"{path}: {page.imagewidth}x{page.imagelength} image exceeds {MAX_PIXELS} pixels; "
+            "tile it before use"
+        )
+
+
+def _tiff_error(path: Path, error: Exception) -> NucsegInputError:
+    if "requires the 'imagecodecs' package" in str(error):
+        return NucsegInputError(
+            f"{path}: TIFF compressed with a codec this installation lacks ({error}); "
+            "install the pinned imagecodecs (pip install -c requirements.lock imagecodecs)"
+        )
+    return NucsegInputError(f"{path}: corrupt or unreadable TIFF ({error})")
+
+
+def _channels_last(array: np.ndarray) -> np.ndarray:
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
-        array = np.moveaxis(array, 0, -1)  # planar RGB
+        return np.moveaxis(array, 0, -1)  # planar RGB
     return array
 
 
