@@ -56,8 +56,15 @@ def test_the_widget_adds_a_labels_layer_for_the_image_layer(model_folder):
     assert app is not None
 
 
-def test_a_stack_is_refused_in_one_line(model_folder):
-    from nucseg.napari_plugin import segment_nuclei
+def test_a_stack_layer_is_segmented_plane_by_plane(model_folder):
+    from nucseg.napari_plugin import _segmenter, segment_nuclei
 
-    with pytest.raises(NucsegInputError, match="pick one 2-D plane"):
-        segment_nuclei(np.zeros((5, 64, 64), np.uint16), model_folder)
+    config = SynthConfig(n_images=2, seed=4, kind_weights=(1, 0, 0), shapes=((64, 72),),
+                         shape_weights=(1.0,))  # fmt: skip
+    frames = np.stack([image.pixels[..., 0] for image in generate(config, "n")])
+    labels = segment_nuclei(frames, model_folder)
+    assert labels.shape == (2, 64, 72)
+    for frame, frame_labels in zip(frames, labels, strict=True):
+        np.testing.assert_array_equal(frame_labels, _segmenter(str(model_folder)).segment(frame))
+    with pytest.raises(NucsegInputError, match=r"shape \(64,\): not a 2-D image"):
+        segment_nuclei(np.zeros(64, np.uint16), model_folder)

@@ -3,9 +3,10 @@
 Installed with ``pip install -e '.[napari]'``; napari finds it through the manifest
 ``nucseg/napari.yaml`` (npe2) and shows **Plugins > nucseg: Segment nuclei**: pick an image
 layer and a model folder (default: the shipped model), optionally the typical nucleus
-diameter in pixels; a labels layer ``<image> nuclei`` is added.  Segmentation runs through
-:class:`nucseg.segmenter.Segmenter` (the engine behind ``nucseg predict``), loaded once per
-folder.
+diameter in pixels; a labels layer ``<image> nuclei`` is added.  A stack layer (time,
+z) is segmented plane by plane in 2-D, each plane's nuclei numbered from 1.  Segmentation
+runs through :class:`nucseg.segmenter.Segmenter` (the engine behind ``nucseg predict``),
+loaded once per folder.
 """
 
 from functools import cache
@@ -28,16 +29,26 @@ def _segmenter(folder: str):
 
 
 def segment_nuclei(
-    image: np.ndarray, model_folder: Path = SHIPPED_MODEL, diameter: float = 0.0
+    image: np.ndarray,
+    model_folder: Path = SHIPPED_MODEL,
+    diameter: float = 0.0,
+    rgb: bool | None = None,
 ) -> np.ndarray:
-    """Instance labels of a 2-D gray or RGB image (0 = background); ``diameter`` > 0: the
-    nuclei's typical size in pixels (one rescaled pass), 0: the folder's own scales."""
+    """Instance labels (int32, 0 = background) of a gray or RGB image, or of every plane of
+    a stack of them (``... x H x W``, RGB ``... x H x W x 3``; labels ``... x H x W``,
+    numbered per plane); ``diameter`` > 0: the nuclei's typical size in pixels (one
+    rescaled pass), 0: the folder's own scales; ``rgb``: whether the last axis is colour
+    (None: when it has 3 or 4 entries, as napari guesses)."""
     image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] not in (3, 4):
-        raise NucsegInputError(
-            f"image layer of shape {image.shape}: pick one 2-D plane (gray or RGB)"
-        )
-    return _segmenter(str(model_folder)).segment(image, diameter=diameter or None)
+    if rgb is None:
+        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+    plane_ndim = 3 if rgb else 2
+    if image.ndim < plane_ndim:
+        raise NucsegInputError(f"image layer of shape {image.shape}: not a 2-D image")
+    segmenter = _segmenter(str(model_folder))
+    planes = image.reshape(-1, *image.shape[image.ndim - plane_ndim :])
+    labels = [segmenter.segment(plane, diameter=diameter or None) for plane in planes]
+    return np.stack(labels).reshape(image.shape[: image.ndim - plane_ndim] + labels[0].shape)
 
 
 def segment_nuclei_widget(
@@ -46,5 +57,5 @@ def segment_nuclei_widget(
     diameter: float = 0.0,
 ) -> napari.types.LayerDataTuple:
     """The widget napari shows: the labels of the image layer as a new labels layer."""
-    labels = segment_nuclei(image.data, model_folder, diameter)
+    labels = segment_nuclei(image.data, model_folder, diameter, rgb=image.rgb)
     return labels, {"name": f"{image.name} nuclei"}, "labels"
