@@ -158,7 +158,9 @@ def test_predict_command_segments_image_files_with_a_trained_model(tmp_path, cap
             *files,
         ]
     )
-    assert "2 images" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "2 images" in printed.out
+    assert f"[2/2] {files[1]}: " in printed.err  # one progress line per image
     labels = read_tiff(out / "img0.tif")
     assert labels.shape == (70, 90)
     decoded = read_submission(out / "submission.csv", {"img0": (70, 90), "img1": (70, 90)})

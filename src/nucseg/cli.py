@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import sys
 from pathlib import Path
 
 from nucseg.errors import NucsegInputError
@@ -83,8 +84,14 @@ def _predict(args: argparse.Namespace) -> None:
         outputs=outputs,
         pixel_size_um=args.pixel_size,
         channel=args.channel,
+        progress=_print_progress,
     )
     print(f"{len(counts)} images, {sum(counts.values())} nuclei -> {args.out}/")
+
+
+def _print_progress(done: int, total: int, name: str, nuclei: int, seconds: float) -> None:
+    """One line per image on stderr (stdout keeps the summary)."""
+    print(f"[{done}/{total}] {name}: {nuclei} nuclei ({seconds:.1f} s)", file=sys.stderr)
 
 
 def _synth(args: argparse.Namespace) -> None:

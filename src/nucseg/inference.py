@@ -20,6 +20,8 @@ Image ids below are file stems (plus a plane's suffix):
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -69,11 +71,13 @@ def predict_images(
     outputs: tuple[str, ...] = ("tif", "csv"),
     pixel_size_um: float | None = None,
     channel: int | None = None,
+    progress: Callable[[int, int, str, int, float], None] | None = None,
 ) -> dict[str, int]:
     """Segment every image file (every plane of a stack) with ``segmenter``, one at a
     time, and write ``outputs`` (see the module docstring); ``channel``: the nuclear
     stain's channel of multi-channel images.  Every file's layout is checked before the
-    first is segmented.  Returns the number of nuclei found per image id."""
+    first is segmented.  ``progress(done, total, name, nuclei, seconds)`` is called after
+    each image.  Returns the number of nuclei found per image id."""
     unknown = sorted(set(outputs) - set(OUTPUTS))
     if unknown:
         raise NucsegInputError(f"--outputs: {unknown[0]!r} is not one of {', '.join(OUTPUTS)}")
@@ -86,7 +90,8 @@ def predict_images(
     if duplicates:
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
     counts, encodings, tables, shapes = {}, {}, [], {}
-    for stem, plane in zip(stems, planes, strict=True):
+    for done, (stem, plane) in enumerate(zip(stems, planes, strict=True), 1):
+        start = time.perf_counter()
         name = f"{plane.path}{f' plane {plane.suffix[1:]}' if plane.suffix else ''}"
         image = check_image(plane.read(), name)
         labels = segmenter.segment(image, name=name)
@@ -103,6 +108,8 @@ def predict_images(
             encodings[stem] = encode_labels(labels)
             tables.append(measurements)
         log.info("%s: %d nuclei", name, counts[stem])
+        if progress:
+            progress(done, len(planes), name, counts[stem], time.perf_counter() - start)
     if "csv" in outputs:
         write_encoded_submission(encodings, out_dir / "submission.csv")
         table = pd.concat(tables, ignore_index=True)
