@@ -349,14 +349,6 @@ def predict_probability(
 #: on Coelho's frames, dsb36).
 RESCUE_MIN_RELATIVE_AREA = 0.5
 
-#: :func:`rescue_dim_nuclei` leaves the plain maps this many pixels around a surely found
-#: object (see :data:`RESCUE_SURE`).
-RESCUE_FOUND_MARGIN = 3
-
-#: :func:`rescue_dim_nuclei` keeps a found object's plain maps when its plain semantic
-#: probability reaches this (a dim nucleus the plain map half-found peaks at 0.5-0.7).
-RESCUE_SURE = 0.8
-
 #: :func:`has_dim_candidates`' floor.  Over the nucleus-sized nuclei dsb36's plain maps
 #: miss on the CTC frames and its held-out DSB fluorescence (14), a region above 0.002 or
 #: 0.005 holds 7 of them, above 0.01 only 4 (docs/experiments.md).
@@ -406,33 +398,21 @@ def rescue_dim_nuclei(plain: np.ndarray, lifted: np.ndarray, threshold: float = 
     image brightened: :func:`brightened`) that the plain pass did not see.
 
     A region is a connected component of ``lifted``'s semantic map above ``threshold``;
-    it is taken (every head) where the plain semantic probability averages under the same
-    ``threshold`` over it (the plain map does not call it foreground) and its area is at
-    least :data:`RESCUE_MIN_RELATIVE_AREA` of the median area of the plain map's regions.
-    dsb36's missed dim nuclei average 0.02-0.05 in its plain map, the nuclei it found ~0.9.
-    Objects the plain pass found surely (:data:`RESCUE_SURE`) keep their plain maps, and
-    so does a margin of :data:`RESCUE_FOUND_MARGIN` pixels around them: a lifted region
-    often joins a found nucleus to a dim neighbour, and taken whole it replaced the found
-    one by the merged pair; what is left of a region after that cut is taken where it is
-    still that large."""
+    it replaces the plain maps (every head) where the plain semantic probability averages
+    under the same ``threshold`` over it (the plain map does not call it foreground) and
+    its area is at least :data:`RESCUE_MIN_RELATIVE_AREA` of the median area of the plain
+    map's regions.  Objects the plain pass found keep their plain outlines: dsb36's
+    missed dim nuclei average 0.02-0.05 in its plain map, the nuclei it found ~0.9."""
     regions, count = ndi.label(lifted[0] > threshold)
     if not count:
         return plain
     seen = ndi.mean(plain[0], regions, np.arange(1, count + 1))
     areas = np.bincount(regions.ravel(), minlength=count + 1)[1:]
-    found, found_count = ndi.label(plain[0] > threshold)
-    smallest = RESCUE_MIN_RELATIVE_AREA * median_region_area(found > 0)
-    unseen = (seen < threshold) & (areas >= smallest)
+    typical = median_region_area(plain[0] > threshold)
+    unseen = (seen < threshold) & (areas >= RESCUE_MIN_RELATIVE_AREA * typical)
     if not unseen.any():
         return plain
-    sure = ndi.maximum(plain[0], found, np.arange(1, found_count + 1)) >= RESCUE_SURE
-    near_sure = ndi.binary_dilation(
-        np.concatenate([[False], sure])[found], iterations=RESCUE_FOUND_MARGIN
-    )
-    parts, count = ndi.label(np.concatenate([[False], unseen])[regions] & ~near_sure)
-    sizes = np.bincount(parts.ravel(), minlength=count + 1)
-    sizes[0] = 0
-    take = (sizes >= smallest)[parts]
+    take = np.concatenate([[False], unseen])[regions]
     rescued = plain.copy()
     rescued[:, take] = lifted[:, take]
     return rescued
