@@ -99,9 +99,9 @@ def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
         return [Plane(path, channel=channel)]
     sizes = shape[: len(stack_axes)]
     layout = f"axes {axes}, shape {'x'.join(map(str, shape))}"
-    colour = None
-    if "C" in stack_axes:
-        count = sizes[stack_axes.index("C")]
+    channel_axis = stack_axes.find("C")  # -1: none; else its pages are the channels
+    if channel_axis >= 0:
+        count = sizes[channel_axis]
         if channel is None:
             raise NucsegInputError(
                 f"{path}: {count} channels ({layout}); choose the nuclear stain's "
@@ -109,10 +109,9 @@ def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
             )
         if not 0 <= channel < count:
             raise _no_channel(path, channel, count)
-        colour = channel
     planes = []
     for index in np.ndindex(*sizes):
-        if colour is not None and index[stack_axes.index("C")] != colour:
+        if channel_axis >= 0 and index[channel_axis] != channel:
             continue
         suffix = "".join(
             f"_{'i' if axis in 'QI' else axis.lower()}{i:0{len(str(size - 1))}d}"
@@ -120,7 +119,8 @@ def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
             if axis != "C" and size > 1
         )
         page = int(np.ravel_multi_index(index, sizes))
-        planes.append(Plane(path, suffix, page, None if colour is not None else channel, layout))
+        page_channel = None if channel_axis >= 0 else channel  # the page is the channel
+        planes.append(Plane(path, suffix, page, page_channel, layout))
     return planes
 
 
