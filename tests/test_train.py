@@ -113,6 +113,43 @@ def test_state_of_other_settings_or_corrupt_state_is_not_resumed(tmp_path, caplo
     assert "unreadable training state" in caplog.text and list(table.epoch) == [1, 2, 3]
 
 
+def test_the_validation_score_weighs_acquisitions_and_categories_alike(tmp_path):
+    """A fold of whole acquisitions is often mostly one: three images of acquisition a
+    scoring 1 and one of b scoring 0 are 0.5, not 0.75, and a category of one image counts
+    as much as one of three acquisitions (the log's score is the one the best epoch is
+    kept by)."""
+    from nucseg.train import ValidationScore
+
+    data = _data()
+    image, target = data.valid_images[0], data.valid_targets[0]
+    scores = [1.0, 1.0, 1.0, 0.0]  # each image's labels carry the score it gets
+    labels = [np.full(image.shape[-2:], s, np.float32) for s in scores]
+    fixed = ValidationScore("fixed", lambda _prob, _presence, truth: float(truth.flat[0]))
+    config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=2, crop=32, seed=7, device="cpu")
+    net = ModelConfig(base_width=4, depth=2)
+
+    def logged(groups) -> float:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))  # a fresh run each time
+        fold = replace(
+            data, valid_images=[image] * 4, valid_targets=[target] * 4, valid_labels=labels
+        )
+        table = train_model(
+            replace(fold, valid_groups=groups),
+            net,
+            config,
+            TrainPaths.in_folder(folder),
+            validation=fixed,
+        )
+        return float(table["valid_fixed"].iloc[0])
+
+    assert logged(None) == pytest.approx(0.75)
+    assert logged([("fluorescence", "a")] * 3 + [("fluorescence", "b")]) == pytest.approx(0.5)
+    assert logged([("fluorescence", "a")] * 3 + [("histology", "b")]) == pytest.approx(0.5)
+    one_and_three = [("fluorescence", "a"), *(("histology", h) for h in "bcd")]
+    assert logged(one_and_three) == pytest.approx((1 + 2 / 3) / 2, abs=1e-5)  # log: 5 digits
+    assert logged([("fluorescence", "a")] * 4) == pytest.approx(0.75)
+
+
 def test_multi_head_network_logs_a_loss_per_head(tmp_path):
     net = ModelConfig(arch="camunet", base_width=4, depth=2, presence_head=True)
     checkpoint, table, _ = _train(tmp_path, net=net)

@@ -8,11 +8,11 @@ from scipy import ndimage as ndi
 
 from nucseg import tuning
 from nucseg.errors import NucsegInputError
-from nucseg.metrics import dsb_score
+from nucseg.metrics import balanced_mean, dsb_score
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
 from nucseg.synth.nuclei import SynthConfig, generate
 from nucseg.targets import semantic_target
-from nucseg.tuning import balanced_mean, grid_configs, grid_search, image_scores
+from nucseg.tuning import grid_configs, grid_search, image_scores
 
 
 def _under_confident_maps():

@@ -4,7 +4,9 @@ DSB score of one image: the mean over IoU thresholds ``t = 0.50, 0.55, ..., 0.95
 ``TP(t) / (TP(t) + FP(t) + FN(t))``, where a predicted nucleus matches a true one when their
 IoU is **strictly greater** than ``t``.  Because ``t >= 0.5``, each object matches at most one
 other, so no assignment problem is needed.  Convention: an image with no true and no predicted
-nuclei scores 1.0 at every threshold.  The data set score is the mean over images.
+nuclei scores 1.0 at every threshold.  The data set score is the mean over images; a
+validation fold of several kinds is scored balanced (:func:`balanced_mean`: per acquisition,
+then per category, then over categories), as tuning and training's best epoch choose.
 """
 
 from __future__ import annotations
@@ -177,3 +179,29 @@ def class_scores(
         "predicted_pixels": predicted_count.sum(),
     }
     return pd.concat([table, pd.DataFrame([mean])], ignore_index=True).round(5)
+
+
+def grouped(scores: dict, groups: dict[str, str] | None = None) -> dict[str, list]:
+    """Per-image scores by group (``groups``: image id -> group; one group ``all``
+    without), the groups in sorted order."""
+    by_group: dict[str, list] = {}
+    for image_id, score in scores.items():
+        by_group.setdefault((groups or {}).get(image_id, "all"), []).append(score)
+    return dict(sorted(by_group.items()))
+
+
+def balanced_mean(
+    scores: dict[str, float] | dict[str, np.ndarray],
+    categories: dict[str, str] | None = None,
+    acquisitions: dict[str, str] | None = None,
+):
+    """Mean over categories of the mean over their acquisitions of the mean score of those
+    acquisitions' images (one category without ``categories``; every image its own
+    acquisition without ``acquisitions``, i.e. the mean of the category's images); works on
+    per-image floats and on per-image score vectors alike."""
+    acquisition_of = {i: (acquisitions or {}).get(i, i) for i in scores}
+    category_means = []
+    for ids in grouped({i: i for i in scores}, categories).values():  # ids by category
+        by_acquisition = grouped({i: scores[i] for i in ids}, acquisition_of)
+        category_means.append(np.mean([np.mean(v, axis=0) for v in by_acquisition.values()], 0))
+    return np.mean(category_means, axis=0)

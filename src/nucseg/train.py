@@ -2,7 +2,10 @@
 
 One epoch is ``steps_per_epoch`` batches of random crops, augmented on the fly
 (:mod:`nucseg.augment`).  After each epoch the model is evaluated on the validation images
-(whole images, padded): loss and mean DSB score after instance separation.  Learning-rate
+(whole images, padded): loss and DSB score after instance separation, balanced like
+tuning's (per acquisition, then per category, then over categories:
+:func:`nucseg.metrics.balanced_mean`; a fold of whole acquisitions is often mostly one of
+them, and the plain mean would pick the epoch that one acquisition likes).  Learning-rate
 schedule (``schedule``): ``plateau`` drops it by ``lr_factor`` after ``lr_patience`` epochs
 without a lower validation loss; ``cosine`` anneals it at every step from ``learning_rate``
 to ``learning_rate * lr_factor`` over the whole run (half a cosine), the usual way to settle
@@ -42,7 +45,7 @@ from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_channels, read_tiff
 from nucseg.io.tables import write_table
 from nucseg.losses import LossConfig, segmentation_loss
-from nucseg.metrics import dsb_score
+from nucseg.metrics import balanced_mean, dsb_score
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.normalize import NormalizeConfig
 from nucseg.plots import plot_learning_curve
@@ -122,7 +125,9 @@ class TrainPaths:
 class TrainData:
     """Normalised ``C x H x W`` images and ``(K + 1) x H x W`` targets (the ``K`` head
     targets, then the pixel weight map), split into train and validation lists;
-    ``valid_labels`` are the validation instance labels."""
+    ``valid_labels`` are the validation instance labels.  ``valid_groups``: each validation
+    image's ``(category, acquisition)``, by which its score is balanced
+    (:func:`nucseg.metrics.balanced_mean`); without them the score is the images' mean."""
 
     train_images: list[np.ndarray]
     train_targets: list[np.ndarray]
@@ -130,6 +135,16 @@ class TrainData:
     valid_targets: list[np.ndarray]
     valid_labels: list[np.ndarray]
     train_weights: list[float] | None = None  # per-image sampling weights (manifest)
+    valid_groups: list[tuple[str, str]] | None = None
+
+    def balanced_validation(self, scores: list[float]) -> float:
+        """The validation score of per-image ``scores``: balanced over ``valid_groups``
+        (acquisitions, then categories), else their mean."""
+        if self.valid_groups is None:
+            return float(np.mean(scores))
+        categories = {i: group[0] for i, group in enumerate(self.valid_groups)}
+        acquisitions = {i: group[1] for i, group in enumerate(self.valid_groups)}
+        return float(balanced_mean(dict(enumerate(scores)), categories, acquisitions))
 
     @classmethod
     def pick(cls, images, targets, truths, train, valid) -> TrainData:
@@ -210,7 +225,7 @@ def _validate(
         presence = None if output.presence is None else float(torch.sigmoid(output.presence[0]))
         scores.append(validation.score(prob, presence, labels))
     model.train()
-    return float(np.mean(losses)), float(np.mean(scores))
+    return float(np.mean(losses)), data.balanced_validation(scores)
 
 
 def _fingerprint(*settings) -> str:
@@ -382,6 +397,8 @@ def run_fingerprint(step: _Step, net: ModelConfig, extra: list) -> str:
     )
     data = step.data
     summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
+    if data.valid_groups is not None:  # the best epoch is chosen on a balanced score
+        summary.append("validation balanced by acquisition and category")
     return _fingerprint(net, run, step.loss, step.augment, *extra, step.weights.tolist(), summary)
 
 
@@ -509,7 +526,8 @@ def train_model(
 
     ``normalize`` is how the data was normalised; checkpoints record it, so that
     ``nucseg predict`` prepares new images the same way. ``validation`` scores each epoch
-    (the best epoch is kept); by default the nuclei DSB after ``postprocess``.  ``init``: a
+    (the best epoch is kept; balanced over ``data.valid_groups`` when given); by default
+    the nuclei DSB after ``postprocess``.  ``init``: a
     checkpoint (or model folder) of the same network whose weights training starts from
     (fine-tuning a shipped model)."""
     validation = validation or dsb_validation(postprocess)
@@ -619,8 +637,9 @@ def load_train_data(
     manifest_path: Path | str, fold_dir: Path | str, heads: tuple[str, ...] = ("semantic",)
 ) -> TrainData:
     """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
-    the cached targets of ``heads`` plus the weight map, labels per side, and each training
-    image's sampling weight."""
+    the cached targets of ``heads`` plus the weight map, labels per side, each training
+    image's sampling weight and each validation image's category and acquisition (its
+    score is balanced by them: a fold of whole acquisitions is often mostly one of them)."""
 
     fold_dir = Path(fold_dir)
     train_ids = fold_side_ids(fold_dir, "train")
@@ -636,8 +655,9 @@ def load_train_data(
 
     train_images, train_targets, _ = load("train", train_ids)
     valid_images, valid_targets, valid_labels = load("valid", valid_ids)
-    weight_of = read_manifest(manifest_path).set_index("id")["sampling_weight"]
-    weights = [float(weight_of[i]) for i in train_ids]
+    manifest = read_manifest(manifest_path).set_index("id")
+    weights = [float(manifest.at[i, "sampling_weight"]) for i in train_ids]
+    groups = [(manifest.at[i, "category"], manifest.at[i, "acquisition"]) for i in valid_ids]
     return TrainData(
-        train_images, train_targets, valid_images, valid_targets, valid_labels, weights
+        train_images, train_targets, valid_images, valid_targets, valid_labels, weights, groups
     )

@@ -38,7 +38,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.io.arrays import load_arrays
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_tiff
-from nucseg.metrics import dsb_score
+from nucseg.metrics import balanced_mean, dsb_score, grouped
 from nucseg.postprocess import (
     OBJECT_FILTERS,
     PostprocessConfig,
@@ -70,32 +70,6 @@ def load_validation(fold_dir: Path | str) -> tuple[dict[str, np.ndarray], dict[s
     images = load_normalized(fold_dir / "valid" / "normalized", ids)
     labels = {i: read_tiff(fold_dir / "valid" / "labels" / f"{i}.tif") for i in ids}
     return images, labels
-
-
-def grouped(scores: dict, groups: dict[str, str] | None = None) -> dict[str, list]:
-    """Per-image scores by group (``groups``: image id -> group; one group ``all``
-    without), the groups in sorted order."""
-    by_group: dict[str, list] = {}
-    for image_id, score in scores.items():
-        by_group.setdefault((groups or {}).get(image_id, "all"), []).append(score)
-    return dict(sorted(by_group.items()))
-
-
-def balanced_mean(
-    scores: dict[str, float] | dict[str, np.ndarray],
-    categories: dict[str, str] | None = None,
-    acquisitions: dict[str, str] | None = None,
-):
-    """Mean over categories of the mean over their acquisitions of the mean score of those
-    acquisitions' images (one category without ``categories``; every image its own
-    acquisition without ``acquisitions``, i.e. the mean of the category's images); works on
-    per-image floats and on per-image score vectors alike."""
-    acquisition_of = {i: (acquisitions or {}).get(i, i) for i in scores}
-    category_means = []
-    for ids in grouped({i: i for i in scores}, categories).values():  # ids by category
-        by_acquisition = grouped({i: scores[i] for i in ids}, acquisition_of)
-        category_means.append(np.mean([np.mean(v, axis=0) for v in by_acquisition.values()], 0))
-    return np.mean(category_means, axis=0)
 
 
 def image_scores(
@@ -196,9 +170,9 @@ def grid_search(
     acquisitions: dict[str, str] | None = None,
 ) -> tuple[PostprocessConfig, list[dict], float, dict[str, float]]:
     """The combination of ``grid`` values with the best balanced score (per acquisition,
-    category, then over categories: :func:`balanced_mean`; ties: the first in grid order);
-    returns it, one row per combination, the score of ``base`` itself and the best
-    combination's score per image."""
+    category, then over categories: :func:`nucseg.metrics.balanced_mean`; ties: the first
+    in grid order); returns it, one row per combination, the score of ``base`` itself and
+    the best combination's score per image."""
     configs = grid_configs(base, grid)
     table = score_table(probs, labels, [base, *configs], threads)
     means = balanced_mean(table, categories, acquisitions)
@@ -254,9 +228,10 @@ def tuned_thresholds(
 ) -> dict:
     """The grid search's choice (:func:`grid_search`) as a thresholds file holds it:
     ``{"postprocess": {...}, "valid_dsb_default": s0, "valid_dsb_tuned": s1, ...}``, the
-    scores balanced (:func:`balanced_mean`), the tuned score per category and, with
-    ``acquisitions`` (image id -> acquisition), per acquisition with its image count: a fold
-    of whole acquisitions can be dominated by one.  ``fold``: where the images came from."""
+    scores balanced (:func:`nucseg.metrics.balanced_mean`), the tuned score per category
+    and, with ``acquisitions`` (image id -> acquisition), per acquisition with its image
+    count: a fold of whole acquisitions can be dominated by one.  ``fold``: where the
+    images came from."""
     best, rows, default, per_image = grid_search(
         probs, labels, base, grid or DEFAULT_GRID, categories, threads, acquisitions
     )
