@@ -260,37 +260,49 @@ def test_the_workflow_s_prediction_jobs_settle_what_the_manifest_calls_brightfie
 
 
 def test_the_dim_pass_adds_only_regions_the_plain_map_did_not_see():
-    """A lifted region the plain map held under the threshold is taken (every head); one it
-    had found keeps its plain outline; one far smaller than the plain map's objects is
-    left out."""
+    """A lifted region the plain map held under the threshold is taken (every head), specks
+    of an unsure plain map inside it too; one it had found keeps its plain outline, and so
+    does a found nucleus that the lifted map joins to a faint area beside it; one far
+    smaller than the plain map's objects is left out."""
     from nucseg.predict import rescue_dim_nuclei
 
-    plain, lifted = np.zeros((3, 40, 60), np.float32), np.zeros((3, 40, 60), np.float32)
+    plain, lifted = np.zeros((3, 40, 90), np.float32), np.zeros((3, 40, 90), np.float32)
     plain[:, 5:15, 5:15] = 0.9  # found by both, wider when lifted
     lifted[:, 4:16, 4:16] = 0.8
-    lifted[:, 5:15, 30:40] = 0.7  # dim: the plain map has 0.05 there
+    lifted[:, 5:15, 30:40] = 0.7  # dim: the plain map has 0.05 there, a speck of 0.6
     plain[:, 5:15, 30:40] = 0.05
+    plain[:, 9:11, 34:36] = 0.6
     lifted[:, 30:33, 30:33] = 0.9  # 9 pixels against a typical 100: noise
+    plain[:, 5:15, 60:70] = 0.95  # found, and joined to faint blobs when lifted
+    lifted[:, 5:35, 55:85] = 0.8  # (its plain mean, 0.11, is far under the threshold)
     rescued = rescue_dim_nuclei(plain, lifted)
     np.testing.assert_array_equal(rescued[:, :, :20], plain[:, :, :20])
     np.testing.assert_array_equal(rescued[:, 5:15, 30:40], lifted[:, 5:15, 30:40])
     assert rescued[:, 30:33, 30:33].max() == 0
+    np.testing.assert_array_equal(rescued[:, :, 50:], plain[:, :, 50:])
     assert rescue_dim_nuclei(plain, np.zeros_like(lifted)) is plain
 
 
 def test_the_dim_pass_runs_only_where_the_plain_map_shows_a_trace():
-    """The gate opens for a nucleus-sized region the plain map held at a few hundredths,
-    not for a clean background, a speck, or a faint rim around a found nucleus."""
+    """The gate opens for a nucleus-sized region the plain map held at a few hundredths or
+    at a thousandth, alone or a few pixels beside a found nucleus; not for a clean
+    background, a speck, or a faint rim around a found nucleus."""
     from nucseg.predict import has_dim_candidates
 
     plain = np.zeros((3, 40, 60), np.float32)
     plain[:, 5:15, 5:15] = 0.9
-    plain[:, 4:16, 4] = 0.03  # the found nucleus's faint rim: part of its region
+    plain[:, 3:17, 3:17] = np.maximum(plain[:, 3:17, 3:17], 0.03)  # its faint rim
     plain[:, 30:32, 30:32] = 0.04  # 4 pixels against a typical 100
     assert not has_dim_candidates(plain)
-    plain[:, 5:15, 30:40] = 0.03  # a dim nucleus's trace
-    assert has_dim_candidates(plain)
     assert not has_dim_candidates(np.zeros_like(plain))
+    for trace in (0.03, 0.001):  # a dim nucleus's trace, on its own
+        alone = plain.copy()
+        alone[:, 5:15, 30:40] = trace
+        assert has_dim_candidates(alone)
+    beside = plain.copy()  # 3 px from the found nucleus, its trace joined to that one's
+    beside[:, 5:15, 18:28] = 0.1
+    beside[:, 5:15, 15:18] = 0.02
+    assert has_dim_candidates(beside)
 
 
 def dim_and_bright_disks(dim_level: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -306,6 +318,24 @@ def dim_and_bright_disks(dim_level: float) -> tuple[np.ndarray, np.ndarray, list
         truth[disk] = index + 1
         image[disk] = 10 + 240 * (dim_level if (row + col) % 2 else 1.0)
         dim += [index + 1] if (row + col) % 2 else []
+    image = ndi.gaussian_filter(image, 1.5) + rng.normal(0, 1.5, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), truth, dim
+
+
+def dim_nuclei_close_beside_bright_ones(gap: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A fluorescence frame of 15 pairs of disks of radius 10, each a bright nucleus and,
+    ``gap`` pixels to its right, one at 4 % of its height; its truth and the dim ones'
+    labels."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:256, :256]
+    truth, image, dim = np.zeros((256, 256), np.int32), np.full((256, 256), 10.0), []
+    for index in range(15):
+        row, col = divmod(index, 3)
+        for shift, level in ((0, 1.0), (20 + gap, 0.04)):
+            disk = (yy - 26 - 51 * row) ** 2 + (xx - 30 - 80 * col - shift) ** 2 <= 100
+            truth[disk] = truth.max() + 1
+            image[disk] = 10 + 240 * level
+            dim += [int(truth.max())] if level < 1 else []
     image = ndi.gaussian_filter(image, 1.5) + rng.normal(0, 1.5, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), truth, dim
 
@@ -332,6 +362,18 @@ def test_the_shipped_model_finds_dim_nuclei_beside_bright_ones_with_its_dim_pass
     plain, rescued, found = shipped_without_and_with_dim_pass(image, truth)
     assert found["plain"] == set(range(1, 26)) - set(dim)
     assert found["rescued"] == set(range(1, 26))
+    bright = np.isin(truth, list(found["plain"]))
+    np.testing.assert_array_equal(rescued[bright] > 0, plain[bright] > 0)
+
+
+def test_the_shipped_model_finds_dim_nuclei_a_few_pixels_from_bright_ones():
+    """Each dim nucleus 3 px from a bright one: its faint trace in the plain map joins the
+    bright one's, and the dim pass still runs and finds all 15, the bright ones as they
+    were."""
+    image, truth, dim = dim_nuclei_close_beside_bright_ones(gap=3)
+    plain, rescued, found = shipped_without_and_with_dim_pass(image, truth)
+    assert found["plain"] == set(range(1, 31)) - set(dim)
+    assert found["rescued"] == set(range(1, 31))
     bright = np.isin(truth, list(found["plain"]))
     np.testing.assert_array_equal(rescued[bright] > 0, plain[bright] > 0)
 

@@ -263,7 +263,7 @@ def search_clause(predict: dict) -> str:
             "; fluorescence images whose plain map holds a faint trace of an object it did "
             f"not find get one more pass brightened to the power {predict['dim_gamma']:g} "
             "above their background, "
-            "whose objects the plain pass did not see are added (dim nuclei)"
+            "whose objects are added where the plain pass found nothing (dim nuclei)"
         )
     return words
 
