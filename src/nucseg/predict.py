@@ -358,7 +358,7 @@ RESCUE_SURE = 0.8
 #: there: 0.804 where the pass gives 0.855); at 0.0005 it opens on all 8 CTC frames, on
 #: 52 % of its held-out DSB fluorescence and 58 % of Coelho's frames (0.002: 23 % / 27 %;
 #: docs/experiments.md).  Opening costs time, not accuracy: the pass only adds regions
-#: no found object touches (:func:`rescue_dim_nuclei`).
+#: where the plain map found nothing (:func:`rescue_dim_nuclei`).
 DIM_CANDIDATE_FLOOR = 0.0005
 
 #: :func:`has_dim_candidates`' second trace: above this floor once a rim of this many
