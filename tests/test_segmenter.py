@@ -85,7 +85,6 @@ def test_predict_segments_every_frame_of_a_time_lapse_as_an_image(folder, image,
     import tifffile
 
     from nucseg.inference import predict_images
-    from nucseg.io.images import read_tiff
     from nucseg.submission import read_submission
 
     frames = np.stack([image[..., 0], image[::-1, :, 0], image[:, ::-1, 0]])
@@ -94,10 +93,42 @@ def test_predict_segments_every_frame_of_a_time_lapse_as_an_image(folder, image,
     counts = predict_images(seg, [tmp_path / "movie.tif"], tmp_path / "out")
     assert list(counts) == ["movie_t0", "movie_t1", "movie_t2"]
     decoded = read_submission(tmp_path / "out" / "submission.csv", dict.fromkeys(counts, (64, 72)))
+    with tifffile.TiffFile(tmp_path / "out" / "movie.tif") as tif:  # one label stack for Fiji
+        assert tif.is_imagej and tif.series[0].axes == "TYX"
+        stack = tif.asarray()
+    assert stack.shape == (3, 64, 72)
     for k, frame in enumerate(frames):
-        labels = read_tiff(tmp_path / "out" / f"movie_t{k}.tif")
-        np.testing.assert_array_equal(labels, seg.segment(frame))
-        np.testing.assert_array_equal(decoded[f"movie_t{k}"] > 0, labels > 0)
+        np.testing.assert_array_equal(stack[k], seg.segment(frame))
+        np.testing.assert_array_equal(decoded[f"movie_t{k}"] > 0, stack[k] > 0)
+
+
+def test_a_hyperstacks_labels_keep_its_time_and_depth_axes(folder, image, tmp_path):
+    """A TZCYX hyperstack's nuclear channel gives a TZYX label hyperstack that overlays it;
+    a 2-D image of the same stem would overwrite it, and is refused before any output."""
+    import tifffile
+
+    from nucseg.inference import predict_images
+
+    planes = [image[..., 0], image[::-1, :, 0], image[:, ::-1, 0]] * 2
+    hyper = np.stack([np.stack([p, 255 - p]) for p in planes]).reshape(2, 3, 2, 64, 72)
+    tifffile.imwrite(tmp_path / "cells.tif", hyper, imagej=True, metadata={"axes": "TZCYX"})
+    seg = Segmenter.from_folder(folder, device="cpu")
+    predict_images(seg, [tmp_path / "cells.tif"], tmp_path / "out", channel=0)
+    with tifffile.TiffFile(tmp_path / "out" / "cells.tif") as tif:
+        assert tif.series[0].axes == "TZYX"
+        stack = tif.asarray()
+    assert stack.shape == (2, 3, 64, 72)
+    np.testing.assert_array_equal(stack[1, 2], seg.segment(planes[5]))
+    (tmp_path / "two").mkdir()
+    tifffile.imwrite(tmp_path / "two" / "cells.tiff", image[..., 0])
+    with pytest.raises(NucsegInputError, match="would both write cells.tif"):
+        predict_images(
+            seg,
+            [tmp_path / "cells.tif", tmp_path / "two" / "cells.tiff"],
+            tmp_path / "o2",
+            channel=0,
+        )
+    assert not (tmp_path / "o2").exists()
 
 
 def test_a_folder_without_weights_is_named(tmp_path):

@@ -9,7 +9,10 @@ an image of its own whose id is the file stem with the plane's suffix (``movie_t
 Image ids below are file stems (plus a plane's suffix):
 
 - ``tif``: ``<out>/<stem>.tif`` instance labels (16-bit ImageJ TIFF, 32-bit beyond 65,535
-  nuclei; with a pixel size, calibrated): Fiji and napari open them as they are;
+  nuclei; with a pixel size, calibrated): Fiji and napari open them as they are.  A
+  stack's planes make one label stack ``<out>/<file stem>.tif`` that overlays the input:
+  its time and depth axes as an ImageJ hyperstack (``TYX``, ``ZYX``, ``TZYX``), any
+  other stack one slice per plane in the file's order; each plane's labels count from 1;
 - ``csv``: ``<out>/submission.csv`` (``ImageId`` = file stem, RLE 1-based column-major, see
   :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nucleus) and
   ``<out>/summary.csv`` (one row per image), see :mod:`nucseg.measure`;
@@ -20,14 +23,16 @@ Image ids below are file stems (plus a plane's suffix):
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nucseg.errors import NucsegInputError
-from nucseg.io.images import image_planes
+from nucseg.io.images import Plane, image_planes
 from nucseg.io.kaggle import IMAGE_SUFFIXES
 from nucseg.io.shapes import write_geojson, write_imagej_rois, write_label_tiff
 from nucseg.io.tables import write_table
@@ -57,6 +62,16 @@ def image_files(paths: list[Path | str]) -> list[Path]:
             )
         files.extend(found)
     return files
+
+
+def label_stack(labels: list[np.ndarray], plane: Plane) -> tuple[np.ndarray, str]:
+    """The labels of every plane of ``plane``'s stack, in the file's order, as one array
+    and its ImageJ axes: a time and/or depth stack keeps its shape (``TZYX``), any other
+    (pages of unknown meaning, other axes) is one slice per plane (``ZYX``)."""
+    stack = np.stack(labels)
+    if plane.stack_axes in ("T", "Z", "TZ"):  # the axes and order ImageJ's hyperstacks know
+        return stack.reshape(*plane.stack_shape, *stack.shape[1:]), f"{plane.stack_axes}YX"
+    return stack, "ZYX"
 
 
 #: what ``nucseg predict --outputs`` writes (see the module docstring)
@@ -89,7 +104,18 @@ def predict_images(
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
         raise NucsegInputError(f"two input images share the id {duplicates[0]!r} (file stem)")
+    if "tif" in outputs:  # a stack's label file is named by its file, not its planes
+        writers: dict[str, set[Path]] = {}
+        for stem, plane in zip(stems, planes, strict=True):
+            writers.setdefault(plane.path.stem if plane.stack_axes else stem, set()).add(plane.path)
+        shared = sorted(name for name, paths in writers.items() if len(paths) > 1)
+        if shared:
+            raise NucsegInputError(
+                f"two input images would both write {shared[0]}.tif: "
+                f"{', '.join(sorted(map(str, writers[shared[0]])))}"
+            )
     counts, encodings, tables, shapes = {}, {}, [], {}
+    stacks: dict[Path, list[np.ndarray]] = {}  # labels of a stack's planes until its last
     for done, (stem, plane) in enumerate(zip(stems, planes, strict=True), 1):
         start = time.perf_counter()
         name = f"{plane.path}{f' plane {plane.suffix[1:]}' if plane.suffix else ''}"
@@ -97,7 +123,13 @@ def predict_images(
         labels = segmenter.segment(image, name=name)
         counts[stem], shapes[stem] = int(labels.max()), labels.shape
         measurements = measure_nuclei(stem, labels, image)
-        if "tif" in outputs:
+        if "tif" in outputs and plane.stack_axes:
+            done_planes = stacks.setdefault(plane.path, [])
+            done_planes.append(labels)
+            if len(done_planes) == math.prod(plane.stack_shape):
+                stack, axes = label_stack(stacks.pop(plane.path), plane)
+                write_label_tiff(stack, out_dir / f"{plane.path.stem}.tif", pixel_size_um, axes)
+        elif "tif" in outputs:
             write_label_tiff(labels, out_dir / f"{stem}.tif", pixel_size_um)
         if "roi" in outputs:
             write_imagej_rois(labels, out_dir / f"{stem}_rois.zip")

@@ -48,13 +48,17 @@ class Plane:
     tifffile's axis letters, ``i`` for pages of unknown meaning, indices zero-padded to the
     axis' width); ``page`` is its page in the file's first TIFF series (None: the whole
     file); ``channel`` the channel it keeps of a colour page; ``layout`` describes the file
-    (``axes TZCYX, shape 2x3x2x16x16``) for messages."""
+    (``axes TZCYX, shape 2x3x2x16x16``) for messages; ``stack_axes`` and ``stack_shape``
+    are the stack's axes that the suffix names, upper case (``TZ``), and their sizes:
+    the planes of one file, in its order, fill that shape."""
 
     path: Path
     suffix: str = ""
     page: int | None = None
     channel: int | None = None
     layout: str = ""
+    stack_axes: str = ""
+    stack_shape: tuple[int, ...] = ()
 
     def read(self) -> np.ndarray:
         """This plane as ``H x W`` or ``H x W x C`` (see :func:`read_image`)."""
@@ -109,6 +113,10 @@ def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
             )
         if not 0 <= channel < count:
             raise _no_channel(path, channel, count)
+    pairs = zip(stack_axes, sizes, strict=True)
+    named = [(axis, size) for axis, size in pairs if axis != "C" and size > 1]
+    named_axes = "".join("I" if axis == "Q" else axis for axis, _ in named)
+    named_shape = tuple(size for _, size in named)
     planes = []
     for index in np.ndindex(*sizes):
         if channel_axis >= 0 and index[channel_axis] != channel:
@@ -120,7 +128,7 @@ def image_planes(path: Path | str, channel: int | None = None) -> list[Plane]:
         )
         page = int(np.ravel_multi_index(index, sizes))
         page_channel = None if channel_axis >= 0 else channel  # the page is the channel
-        planes.append(Plane(path, suffix, page, page_channel, layout))
+        planes.append(Plane(path, suffix, page, page_channel, layout, named_axes, named_shape))
     return planes
 
 

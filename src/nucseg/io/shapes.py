@@ -97,19 +97,26 @@ def _plain(value):
 
 
 def write_label_tiff(
-    labels: np.ndarray, path: Path | str, pixel_size_um: float | None = None
+    labels: np.ndarray,
+    path: Path | str,
+    pixel_size_um: float | None = None,
+    axes: str = "YX",
 ) -> None:
     """Write instance labels as a TIFF that Fiji and napari open as they are: ImageJ-flavoured
     uint16, or a plain uint32 TIFF when there are more than 65,535 nuclei (ImageJ's flavour
     has no 32-bit integers); with ``pixel_size_um`` its calibration (micrometres per pixel)
-    in the TIFF resolution tags (and ImageJ's unit).  Atomic."""
+    in the TIFF resolution tags (and ImageJ's unit).  ``axes``: ImageJ's letters for a
+    stack of label images (``TYX``, ``ZYX``, ``TZYX``: a hyperstack).  Atomic."""
     wide = labels.max() >= 2**16  # ImageJ's TIFF flavour holds 8/16-bit and float only
     options: dict = {"imagej": not wide}
+    metadata = {} if wide else {"axes": axes}
     if pixel_size_um:
         options["resolution"] = (1 / pixel_size_um, 1 / pixel_size_um)
         if wide:
             options["resolutionunit"] = "MICROMETER"
         else:
-            options["metadata"] = {"unit": "um"}
+            metadata["unit"] = "um"
+    if metadata:
+        options["metadata"] = metadata
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, labels.astype(np.uint32 if wide else np.uint16), **options)
