@@ -13,6 +13,7 @@ QUICK_RUNS = {
     "bench_predict.py tiles": ["tiles", "--quick"],
     "bench_predict.py profile": ["profile", "--quick"],
     "bench_augment.py": ["--quick"],
+    "bench_dim_recall.py": ["--quick"],
     "bench_nerve.py": ["--quick"],
     "bench_precision.py": ["--quick"],
     "bench_predict.py": ["speed", "--quick"],
