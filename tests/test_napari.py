@@ -68,3 +68,14 @@ def test_a_stack_layer_is_segmented_plane_by_plane(model_folder):
         np.testing.assert_array_equal(frame_labels, _segmenter(str(model_folder)).segment(frame))
     with pytest.raises(NucsegInputError, match=r"shape \(64,\): not a 2-D image"):
         segment_nuclei(np.zeros(64, np.uint16), model_folder)
+
+    class LazyStack:  # napari's dask arrays of large files: never read whole
+        shape, dtype, ndim = frames.shape, frames.dtype, frames.ndim
+
+        def __getitem__(self, index):
+            return frames[index]
+
+        def __array__(self, *args, **kwargs):
+            raise AssertionError("the whole stack was read")
+
+    np.testing.assert_array_equal(segment_nuclei(LazyStack(), model_folder), labels)

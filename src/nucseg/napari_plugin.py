@@ -38,17 +38,20 @@ def segment_nuclei(
     a stack of them (``... x H x W``, RGB ``... x H x W x 3``; labels ``... x H x W``,
     numbered per plane); ``diameter`` > 0: the nuclei's typical size in pixels (one
     rescaled pass), 0: the folder's own scales; ``rgb``: whether the last axis is colour
-    (None: when it has 3 or 4 entries, as napari guesses)."""
-    image = np.asarray(image)
+    (None: when it has 3 or 4 entries, as napari guesses).  A lazy stack (a dask array, as
+    napari opens large files) is read one plane at a time."""
+    shape = tuple(image.shape)
     if rgb is None:
-        rgb = image.ndim >= 3 and image.shape[-1] in (3, 4)
+        rgb = len(shape) >= 3 and shape[-1] in (3, 4)
     plane_ndim = 3 if rgb else 2
-    if image.ndim < plane_ndim:
-        raise NucsegInputError(f"image layer of shape {image.shape}: not a 2-D image")
+    if len(shape) < plane_ndim:
+        raise NucsegInputError(f"image layer of shape {shape}: not a 2-D image")
     segmenter = _segmenter(str(model_folder))
-    planes = image.reshape(-1, *image.shape[image.ndim - plane_ndim :])
-    labels = [segmenter.segment(plane, diameter=diameter or None) for plane in planes]
-    return np.stack(labels).reshape(image.shape[: image.ndim - plane_ndim] + labels[0].shape)
+    stack_shape = shape[: len(shape) - plane_ndim]
+    labels = np.zeros((*stack_shape, *shape[len(stack_shape) :][:2]), np.int32)
+    for index in np.ndindex(*stack_shape):  # () once for a single image
+        labels[index] = segmenter.segment(np.asarray(image[index]), diameter=diameter or None)
+    return labels
 
 
 def segment_nuclei_widget(
