@@ -18,6 +18,7 @@ noise: :func:`nucseg.synth.nuclei.camera_frame`).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,15 +27,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nucseg.io.images import read_image
-from nucseg.io.sources import SourceOptions, list_source
-from nucseg.metrics import matched_ious
-from nucseg.models import ModelConfig, build_model
-from nucseg.normalize import NormalizeConfig
-from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import PredictConfig
-from nucseg.segmenter import Segmenter
-from nucseg.synth.nuclei import SynthConfig, camera_frame, generate
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_realdata import CPU, generated_set, quick_network  # noqa: E402
+
+from nucseg.io.images import read_image  # noqa: E402
+from nucseg.io.sources import SourceOptions, list_source  # noqa: E402
+from nucseg.metrics import matched_ious  # noqa: E402
+from nucseg.normalize import NormalizeConfig  # noqa: E402
+from nucseg.postprocess import PostprocessConfig  # noqa: E402
+from nucseg.predict import PredictConfig  # noqa: E402
+from nucseg.segmenter import Segmenter  # noqa: E402
+from nucseg.synth.nuclei import camera_frame  # noqa: E402
 
 CTC = "ctc/Fluo-N2DH-GOWT1"
 
@@ -50,11 +53,9 @@ def partial_frames(realdata: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray
 
 
 def generated_frames() -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Two generated frames, half of their nuclei annotated (the quick run)."""
-    config = SynthConfig(n_images=2, seed=3, shapes=((96, 96),), shape_weights=(1.0,))
-    for item in generate(config, "r"):
-        labels = np.where(item.instance_labels % 2 == 1, item.instance_labels, 0)
-        yield item.image_id, item.pixels, labels
+    """bench_realdata's generated images, half of their nuclei annotated (the quick run)."""
+    for image_id, pixels, labels in generated_set()["generated"]:
+        yield image_id, pixels, np.where(labels % 2 == 1, labels, 0)
 
 
 def recall(truth: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
@@ -72,12 +73,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        torch.manual_seed(0)
-        net = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
-        predict = PredictConfig(dim_gamma=0.5)
-        segmenter = Segmenter(
-            [net], NormalizeConfig(), PostprocessConfig(), predict, torch.device("cpu")
-        )
+        settings = (NormalizeConfig(), PostprocessConfig(), PredictConfig(dim_gamma=0.5))
+        segmenter = Segmenter([quick_network()], *settings, CPU)
         frames = list(generated_frames())
     else:
         segmenter = Segmenter.from_folder(args.model, device="cpu")

@@ -90,6 +90,12 @@ def real_sets(realdata: Path, split: pd.Series, names: list[str]) -> dict[str, I
     return sets
 
 
+def quick_network():
+    """The quick runs' network (CI): a tiny CAMUNet, untrained, seeded."""
+    torch.manual_seed(0)
+    return build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
+
+
 def generated_set() -> dict[str, list]:
     images = generate(
         SynthConfig(n_images=2, seed=3, shapes=((96, 96),), shape_weights=(1.0,)), "r"
@@ -278,8 +284,7 @@ def main():
     for members in groups:
         model_dir = members[0]
         if args.quick:
-            torch.manual_seed(0)
-            model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
+            model = quick_network()
             normalize, thresholds, split = NormalizeConfig(), PostprocessConfig(), None
             args.views = "0"
         elif args.ensemble:

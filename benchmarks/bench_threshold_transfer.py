@@ -31,11 +31,17 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_realdata import CPU, SETS, generated_set, load_model_folder, real_sets  # noqa: E402
+from bench_realdata import (  # noqa: E402
+    CPU,
+    SETS,
+    generated_set,
+    load_model_folder,
+    quick_network,
+    real_sets,
+)
 
 from nucseg.acquisitions import cluster_acquisitions, origin_signature  # noqa: E402
 from nucseg.evaluation import EvaluationSet  # noqa: E402
-from nucseg.models import ModelConfig, build_model  # noqa: E402
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image  # noqa: E402
 from nucseg.postprocess import PostprocessConfig  # noqa: E402
 from nucseg.predict import network_for, predict_probability, settle_polarity  # noqa: E402
@@ -98,8 +104,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(arch="camunet", base_width=4, depth=2)).eval()
+        model = quick_network()
         normalize, base, split = NormalizeConfig(), PostprocessConfig(), None
         predict, grid, args.sets, args.choose_on = predict_config([]), QUICK_GRID, ["q"], ["q"]
     else:
