@@ -100,6 +100,32 @@ def test_predict_segments_every_frame_of_a_time_lapse_as_an_image(folder, image,
     for k, frame in enumerate(frames):
         np.testing.assert_array_equal(stack[k], seg.segment(frame))
         np.testing.assert_array_equal(decoded[f"movie_t{k}"] > 0, stack[k] > 0)
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())  # the labels' spool is gone
+    assert written == ["measurements.csv", "movie.tif", "submission.csv", "summary.csv"]
+
+
+def test_a_stack_that_fails_midway_leaves_no_label_spool(folder, image, tmp_path, monkeypatch):
+    """A stack's labels wait in a temporary file beside the outputs (not in memory) until
+    its last plane; a failure on the way removes it and writes no label stack."""
+    import tifffile
+
+    from nucseg.inference import predict_images
+
+    frames = np.stack([image[..., 0]] * 3)
+    tifffile.imwrite(tmp_path / "movie.tif", frames, imagej=True, metadata={"axes": "TYX"})
+    seg = Segmenter.from_folder(folder, device="cpu")
+    segment, calls = seg.segment, []
+
+    def fail_on_the_third_plane(plane, name):
+        calls.append(name)
+        if len(calls) == 3:
+            raise MemoryError("out of memory")
+        return segment(plane, name=name)
+
+    monkeypatch.setattr(seg, "segment", fail_on_the_third_plane)
+    with pytest.raises(MemoryError):
+        predict_images(seg, [tmp_path / "movie.tif"], tmp_path / "out", outputs=("tif",))
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_hyperstacks_labels_keep_its_time_and_depth_axes(folder, image, tmp_path):

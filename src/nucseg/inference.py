@@ -12,7 +12,8 @@ Image ids below are file stems (plus a plane's suffix):
   nuclei; with a pixel size, calibrated): Fiji and napari open them as they are.  A
   stack's planes make one label stack ``<out>/<file stem>.tif`` that overlays the input:
   its time and depth axes as an ImageJ hyperstack (``TYX``, ``ZYX``, ``TZYX``), any
-  other stack one slice per plane in the file's order; each plane's labels count from 1;
+  other stack one slice per plane in the file's order; each plane's labels count from 1
+  (until its last plane they wait in a temporary file in ``<out>``, not in memory);
 - ``csv``: ``<out>/submission.csv`` (``ImageId`` = file stem, RLE 1-based column-major, see
   :mod:`nucseg.rle`), ``<out>/measurements.csv`` (one row per nucleus) and
   ``<out>/summary.csv`` (one row per image), see :mod:`nucseg.measure`;
@@ -22,8 +23,10 @@ Image ids below are file stems (plus a plane's suffix):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,14 +67,32 @@ def image_files(paths: list[Path | str]) -> list[Path]:
     return files
 
 
-def label_stack(labels: list[np.ndarray], plane: Plane) -> tuple[np.ndarray, str]:
-    """The labels of every plane of ``plane``'s stack, in the file's order, as one array
-    and its ImageJ axes: a time and/or depth stack keeps its shape (``TZYX``), any other
-    (pages of unknown meaning, other axes) is one slice per plane (``ZYX``)."""
-    stack = np.stack(labels)
-    if plane.stack_axes in ("T", "Z", "TZ"):  # the axes and order ImageJ's hyperstacks know
-        return stack.reshape(*plane.stack_shape, *stack.shape[1:]), f"{plane.stack_axes}YX"
-    return stack, "ZYX"
+class LabelStack:
+    """The labels of a TIFF stack's planes as they are segmented, in the file's order, kept
+    in a memory-mapped file in ``folder`` rather than in memory (a 1000-frame 1024²
+    time-lapse holds 4 GB of labels) until the last plane fills it.  :meth:`hyperstack`
+    gives them as one array with its ImageJ axes: a time and/or depth stack keeps its shape
+    (``TZYX``), any other (pages of unknown meaning, other axes) is one slice per plane
+    (``ZYX``)."""
+
+    def __init__(self, plane: Plane, plane_shape: tuple[int, int], folder: Path):
+        self.plane, self.filled = plane, 0
+        spool = Path(tempfile.mkstemp(suffix=".npy", dir=folder)[1])
+        count = math.prod(plane.stack_shape)
+        self.planes = np.lib.format.open_memmap(spool, "w+", np.int32, (count, *plane_shape))
+
+    def add(self, labels: np.ndarray) -> bool:
+        """Keep the next plane's labels; True once every plane is in."""
+        self.planes[self.filled] = labels
+        self.filled += 1
+        return self.filled == len(self.planes)
+
+    def hyperstack(self) -> tuple[np.ndarray, str]:
+        axes = self.plane.stack_axes
+        if axes in ("T", "Z", "TZ"):  # the axes and order ImageJ's hyperstacks know
+            shape = (*self.plane.stack_shape, *self.planes.shape[1:])
+            return self.planes.reshape(shape), f"{axes}YX"
+        return self.planes, "ZYX"
 
 
 #: what ``nucseg predict --outputs`` writes (see the module docstring)
@@ -115,33 +136,40 @@ def predict_images(
                 f"{', '.join(sorted(map(str, writers[shared[0]])))}"
             )
     counts, encodings, tables, shapes = {}, {}, [], {}
-    stacks: dict[Path, list[np.ndarray]] = {}  # labels of a stack's planes until its last
-    for done, (stem, plane) in enumerate(zip(stems, planes, strict=True), 1):
-        start = time.perf_counter()
-        name = f"{plane.path}{f' plane {plane.suffix[1:]}' if plane.suffix else ''}"
-        image = check_image(plane.read(), name)
-        labels = segmenter.segment(image, name=name)
-        counts[stem], shapes[stem] = int(labels.max()), labels.shape
-        measurements = measure_nuclei(stem, labels, image)
-        if "tif" in outputs and plane.stack_axes:
-            done_planes = stacks.setdefault(plane.path, [])
-            done_planes.append(labels)
-            if len(done_planes) == math.prod(plane.stack_shape):
-                stack, axes = label_stack(stacks.pop(plane.path), plane)
-                write_label_tiff(stack, out_dir / f"{plane.path.stem}.tif", pixel_size_um, axes)
-        elif "tif" in outputs:
-            write_label_tiff(labels, out_dir / f"{stem}.tif", pixel_size_um)
-        if "roi" in outputs:
-            write_imagej_rois(labels, out_dir / f"{stem}_rois.zip")
-        if "geojson" in outputs:
-            per_nucleus = measurements.drop(columns="image").set_index("label")
-            write_geojson(labels, out_dir / f"{stem}.geojson", per_nucleus)
-        if "csv" in outputs:
-            encodings[stem] = encode_labels(labels)
-            tables.append(measurements)
-        log.info("%s: %d nuclei", name, counts[stem])
-        if progress:
-            progress(done, len(planes), name, counts[stem], time.perf_counter() - start)
+    stacks: dict[Path, LabelStack] = {}  # a stack's labels until its last plane
+    with contextlib.ExitStack() as cleanup:  # their spool folder goes whatever happens
+        spool = None
+        for done, (stem, plane) in enumerate(zip(stems, planes, strict=True), 1):
+            start = time.perf_counter()
+            name = f"{plane.path}{f' plane {plane.suffix[1:]}' if plane.suffix else ''}"
+            image = check_image(plane.read(), name)
+            labels = segmenter.segment(image, name=name)
+            counts[stem], shapes[stem] = int(labels.max()), labels.shape
+            measurements = measure_nuclei(stem, labels, image)
+            if "tif" in outputs and plane.stack_axes:
+                if spool is None:
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    folder = tempfile.TemporaryDirectory(prefix=".labels-", dir=out_dir)
+                    spool = Path(cleanup.enter_context(folder))
+                if plane.path not in stacks:
+                    stacks[plane.path] = LabelStack(plane, labels.shape, spool)
+                if stacks[plane.path].add(labels):
+                    labels_of_stack, axes = stacks.pop(plane.path).hyperstack()
+                    path = out_dir / f"{plane.path.stem}.tif"
+                    write_label_tiff(labels_of_stack, path, pixel_size_um, axes)
+            elif "tif" in outputs:
+                write_label_tiff(labels, out_dir / f"{stem}.tif", pixel_size_um)
+            if "roi" in outputs:
+                write_imagej_rois(labels, out_dir / f"{stem}_rois.zip")
+            if "geojson" in outputs:
+                per_nucleus = measurements.drop(columns="image").set_index("label")
+                write_geojson(labels, out_dir / f"{stem}.geojson", per_nucleus)
+            if "csv" in outputs:
+                encodings[stem] = encode_labels(labels)
+                tables.append(measurements)
+            log.info("%s: %d nuclei", name, counts[stem])
+            if progress:
+                progress(done, len(planes), name, counts[stem], time.perf_counter() - start)
     if "csv" in outputs:
         write_encoded_submission(encodings, out_dir / "submission.csv")
         table = pd.concat(tables, ignore_index=True)

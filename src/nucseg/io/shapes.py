@@ -106,7 +106,8 @@ def write_label_tiff(
     uint16, or a plain uint32 TIFF when there are more than 65,535 nuclei (ImageJ's flavour
     has no 32-bit integers); with ``pixel_size_um`` its calibration (micrometres per pixel)
     in the TIFF resolution tags (and ImageJ's unit).  ``axes``: ImageJ's letters for a
-    stack of label images (``TYX``, ``ZYX``, ``TZYX``: a hyperstack).  Atomic."""
+    stack of label images (``TYX``, ``ZYX``, ``TZYX``: a hyperstack), written one plane at a
+    time (``labels`` may be a memory-mapped stack larger than memory).  Atomic."""
     wide = labels.max() >= 2**16  # ImageJ's TIFF flavour holds 8/16-bit and float only
     options: dict = {"imagej": not wide}
     metadata = {} if wide else {"axes": axes}
@@ -118,5 +119,12 @@ def write_label_tiff(
             metadata["unit"] = "um"
     if metadata:
         options["metadata"] = metadata
+    dtype = np.uint32 if wide else np.uint16
+    if labels.ndim > 2:
+        planes = labels.reshape(-1, *labels.shape[-2:])
+        data = (plane.astype(dtype) for plane in planes)
+        options |= {"shape": labels.shape, "dtype": dtype}
+    else:
+        data = labels.astype(dtype)
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, labels.astype(np.uint32 if wide else np.uint16), **options)
+        tifffile.imwrite(tmp, data, **options)
