@@ -27,6 +27,7 @@ QUICK_RUNS = {
         "own+dim-every",
     ],
     "bench_rle_metric.py": ["--quick"],
+    "bench_robustness.py": ["--quick"],
     "bench_threshold_transfer.py": ["--quick"],
     "bench_train.py": ["throughput", "--quick"],
     "bench_tuning.py": ["--quick"],
