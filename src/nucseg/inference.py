@@ -77,7 +77,7 @@ class LabelStack:
 
     def __init__(self, plane: Plane, plane_shape: tuple[int, int], folder: Path):
         self.plane, self.filled = plane, 0
-        spool = Path(tempfile.mkstemp(suffix=".npy", dir=folder)[1])
+        spool = folder / f"{plane.path.stem}.npy"  # one label file per stem (checked before)
         count = math.prod(plane.stack_shape)
         self.planes = np.lib.format.open_memmap(spool, "w+", np.int32, (count, *plane_shape))
 
