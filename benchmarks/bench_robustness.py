@@ -46,7 +46,7 @@ from bench_realdata import (  # noqa: E402
 )
 
 from nucseg.evaluation import score_images  # noqa: E402
-from nucseg.normalize import NormalizeConfig  # noqa: E402
+from nucseg.normalize import NormalizeConfig, nuclei_bright  # noqa: E402
 from nucseg.postprocess import PostprocessConfig  # noqa: E402
 from nucseg.predict import PredictConfig, network_for  # noqa: E402
 from nucseg.segmenter import predict_config  # noqa: E402
@@ -59,10 +59,6 @@ def _like(values: np.ndarray, image: np.ndarray) -> np.ndarray:
     """``values`` rounded and clipped into ``image``'s integer dtype."""
     top = np.iinfo(image.dtype).max
     return np.clip(np.rint(values), 0, top).astype(image.dtype)
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return image[..., :3].max(axis=2) if image.ndim == 3 else image
 
 
 def vignette(image, labels, rng) -> Item:
@@ -80,14 +76,14 @@ def blur(image, labels, rng) -> Item:
 
 
 def lowlight(image, labels, rng) -> Item:
-    gray = _gray(image)
-    per_level = 30 / max(int(gray.max()), 1)
-    frame = camera_frame(gray, rng, offset=100, electrons_per_level=per_level, read_noise=2)
+    brightest = nuclei_bright(image, "fluorescence").max()  # the channel camera_frame records
+    per_level = 30 / max(int(brightest), 1)
+    frame = camera_frame(image, rng, offset=100, electrons_per_level=per_level, read_noise=2)
     return frame, labels
 
 
 def composite(image, labels, rng) -> Item:
-    nuclei = _gray(image).astype(np.float32)
+    nuclei = nuclei_bright(image, "fluorescence")  # what the model reads of one stain
     stain = 0.8 * ndi.gaussian_filter(ndi.grey_dilation(nuclei, size=9), 4)
     overlay = np.stack([np.zeros_like(nuclei), stain, nuclei], axis=-1)
     return np.clip(np.rint(overlay), 0, 255).astype(np.uint8), labels
