@@ -86,3 +86,22 @@ def test_same_seeds_same_batch():
 
     (a, b), (c, d) = batch(), batch()
     assert torch.equal(a, c) and torch.equal(b, d) and a.shape == (4, 1, 32, 32)
+
+
+def test_defocus_blurs_a_share_of_the_images_by_a_gaussian_within_its_sigma():
+    point = torch.zeros(64, 1, 33, 33)
+    point[:, :, 16, 16] = 1.0
+    config = AugmentConfig(**{**NO_AUGMENTATION.__dict__, "blur": 0.5, "blur_sigma": 2.0})
+    image, target = augment_batch(torch.Generator().manual_seed(3), point, point.clone(), config)
+    assert torch.equal(target, point)  # the geometry of the labels is untouched
+    sharp = (image == point).flatten(1).all(1)
+    assert 16 < int(sharp.sum()) < 48  # about half pass unchanged
+    blurred = image[~sharp, 0]
+    assert torch.allclose(blurred.sum((1, 2)), torch.ones(len(blurred)), atol=1e-5)
+    offsets = torch.arange(-16, 17, dtype=torch.float32) ** 2
+    variance_y = (blurred.sum(2) * offsets).sum(1)
+    variance_x = (blurred.sum(1) * offsets).sum(1)
+    assert torch.allclose(variance_y, variance_x, atol=1e-4)  # isotropic
+    assert variance_x.max() <= 4.0 + 1e-4 and variance_x.min() > 0
+    assert torch.allclose(blurred, blurred.flip(-1), atol=1e-6)  # symmetric kernels
+

@@ -6,8 +6,8 @@ as random crops (numpy generator), then one ``grid_sample`` per batch applies th
 identically to the image (bilinear) and every target channel (nearest), with reflection at
 the borders; the intensity changes (gamma, contrast, brightness, channel shuffle, optional
 inversion, additive gaussian and multiplicative speckle noise, and what unseen microscopes
-add: uneven illumination, dim nuclei beside bright ones, a low-photon camera) touch the
-image only.
+add: defocus, uneven illumination, dim nuclei beside bright ones, a low-photon camera)
+touch the image only.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class AugmentConfig:
     multiplicative noise.  ``hflip``: mirror left-right with probability 1/2 (for images with
     a fixed up, such as ultrasound, with ``dihedral`` off); ``translate``: max shift in pixels
     along each axis.
+
+    ``blur``: probability of defocus, a gaussian blur of sigma drawn uniformly in
+    ``(0, blur_sigma]`` pixels (:func:`defocus`; before the intensity changes and noise, as a
+    microscope blurs before its camera records).
 
     What other microscopes do to an image (:func:`microscope_effects`): ``illumination``:
     max strength of a smooth multiplicative shading (``1 + a * field``, ``field`` in [-1, 1]
@@ -62,6 +66,8 @@ class AugmentConfig:
     speckle: float = 0.1
     hflip: bool = False
     translate: float = 0.0
+    blur: float = 0.0
+    blur_sigma: float = 2.5
     illumination: float = 0.0
     local_gain: float = 0.0
     camera: float = 0.0
@@ -72,6 +78,8 @@ class AugmentConfig:
         low, high = self.photons
         if not 0 < low <= high:
             raise ValueError(f"augment.photons must be 0 < min <= max, not {self.photons}")
+        if self.blur > 0 and not self.blur_sigma > 0:
+            raise ValueError(f"augment.blur_sigma must be > 0, not {self.blur_sigma}")
 
 
 NO_AUGMENTATION = AugmentConfig(
@@ -166,6 +174,28 @@ def sampling_grid(
     return grid
 
 
+def defocus(
+    generator: torch.Generator, images: torch.Tensor, config: AugmentConfig
+) -> torch.Tensor:
+    """Blur each image of an ``N x C x S x S`` batch with probability ``config.blur`` by a
+    gaussian of its own sigma, uniform in ``(0, blur_sigma]`` pixels (one separable kernel
+    per image, reflected borders); the others pass unchanged."""
+    n, channels = images.shape[:2]
+    blurred = torch.rand(n, generator=generator) < config.blur
+    sigma = (1 - torch.rand(n, generator=generator)) * config.blur_sigma
+    radius = min(math.ceil(3 * config.blur_sigma), images.shape[-1] - 1)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernels = torch.exp(-0.5 * (offsets / sigma[:, None]) ** 2)
+    kernels = kernels / kernels.sum(1, keepdim=True)
+    identity = (offsets == 0).float().expand_as(kernels)
+    kernels = torch.where(blurred[:, None], kernels, identity).repeat_interleave(channels, 0)
+    planes = images.reshape(1, n * channels, *images.shape[-2:])
+    planes = F.pad(planes, (radius, radius, radius, radius), mode="reflect")
+    planes = F.conv2d(planes, kernels[:, None, None, :], groups=n * channels)
+    planes = F.conv2d(planes, kernels[:, None, :, None], groups=n * channels)
+    return planes.view_as(images)
+
+
 def jitter_intensity(
     generator: torch.Generator, images: torch.Tensor, config: AugmentConfig
 ) -> torch.Tensor:
@@ -256,6 +286,8 @@ def augment_batch(
     sample = {"padding_mode": "reflection", "align_corners": False}
     images = F.grid_sample(images, grid, mode="bilinear", **sample)
     targets = F.grid_sample(targets, grid, mode="nearest", **sample)
+    if config.blur > 0:
+        images = defocus(generator, images, config)
     images = jitter_intensity(generator, images, config)
     if config.illumination > 0 or config.local_gain > 0 or config.camera > 0:
         images = microscope_effects(generator, images, config)
