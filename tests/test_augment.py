@@ -104,4 +104,3 @@ def test_defocus_blurs_a_share_of_the_images_by_a_gaussian_within_its_sigma():
     assert torch.allclose(variance_y, variance_x, atol=1e-4)  # isotropic
     assert variance_x.max() <= 4.0 + 1e-4 and variance_x.min() > 0
     assert torch.allclose(blurred, blurred.flip(-1), atol=1e-6)  # symmetric kernels
-
