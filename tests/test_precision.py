@@ -140,6 +140,41 @@ def test_nuclei_of_a_known_size_skip_the_smaller_scales(monkeypatch, search_from
     assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
 
 
+@pytest.mark.parametrize(
+    "diameter, sizes",
+    [(40.0, [(64, 80), (32, 40), (32, 40)]), (39.0, [(64, 80), (32, 40), (64, 80)])],
+)
+def test_nuclei_far_larger_than_learned_are_brought_to_the_learned_size(
+    monkeypatch, diameter, sizes
+):
+    """With ``shrink_from`` at or below the first scale's object size, the image runs at the
+    one scale that brings its objects to ``nucleus_diameter`` (40 px -> 20 px: half size),
+    every view there, instead of the scale search; below it, the search runs (the full
+    size kept: ties keep the first scale)."""
+    import nucseg.predict
+
+    model, image, calls, _ = recorded_view_passes(monkeypatch)
+    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: diameter)
+    monkeypatch.setattr(nucseg.predict, "map_confidence", lambda p: 0.5)
+    config = PredictConfig(
+        views=(0, 5),
+        scales=(1.0, 0.5),
+        shrink_from=40.0,
+        nucleus_diameter=20.0,
+        precision="fp32",
+    )
+    maps = predict_probability(model, image, CPU, config)
+    assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
+    if diameter >= 40:
+        half = replace(config, scales=(0.5,), shrink_from=0.0)
+        np.testing.assert_allclose(maps, predict_probability(model, image, CPU, half), atol=1e-6)
+
+
+def test_shrinking_large_nuclei_needs_the_learned_size():
+    with pytest.raises(NucsegInputError, match="shrink_from: 60 px needs the nucleus_diameter"):
+        PredictConfig(scales=(1.0, 0.5), shrink_from=60)
+
+
 @pytest.mark.parametrize("diameter, enlarged", [(10.0, True), (20.0, False), (0.0, False)])
 def test_images_of_small_nuclei_are_predicted_at_twice_the_size(monkeypatch, diameter, enlarged):
     """With ``enlarge_below`` above the first pass's object size (objects found), every view

@@ -43,7 +43,15 @@ from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import describe_gate
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
-PREDICT_KEYS = ("tta_views", "scales", "search_from", "enlarge_below", "dim_gamma", "tile")
+PREDICT_KEYS = (
+    "tta_views",
+    "scales",
+    "search_from",
+    "shrink_from",
+    "enlarge_below",
+    "dim_gamma",
+    "tile",
+)
 
 #: files of a shipped model folder
 MODEL_FILES = (
@@ -246,14 +254,20 @@ Per acquisition (a mean over categories can hide one that fails):
 
 
 def search_clause(predict: dict) -> str:
-    """The card's words on ``predict.search_from``, ``enlarge_below`` and ``dim_gamma``
-    (none when every image searches, none is enlarged and there is no dim-nuclei pass)."""
+    """The card's words on ``predict.search_from``, ``shrink_from``, ``enlarge_below`` and
+    ``dim_gamma`` (none when every image searches, none is resized by its objects' size and
+    there is no dim-nuclei pass)."""
     search_from, enlarge_below = predict.get("search_from", 0), predict.get("enlarge_below", 0)
     words = ""
     if search_from and len(predict.get("scales", [1.0])) > 1:
         words += (
             f"; the smaller sizes only when the full-size map's objects are {search_from:g} px "
             "across or more"
+        )
+    if predict.get("shrink_from"):
+        words += (
+            f"; images whose full-size objects are {predict['shrink_from']:g} px across or more "
+            "run at the one size that brings them to the nucleus size it learned instead"
         )
     if enlarge_below:
         gate = describe_gate(enlarge_below)

@@ -62,15 +62,29 @@ class PredictConfig:
     training are cut into pieces at full size but come out whole when shrunk (measured on
     real held-out images: the 60-pixel nuclei of Fluo-N2DH-GOWT1 went from DSB 0.00 at
     full size to 0.43 at a third); the confidence picks the shrunk scale for them and full
-    size for ordinary images.  A first size-estimate pass cannot do this: the pieces it
-    finds look like ordinary nuclei.  The scale is chosen on the first view alone, and only
-    the chosen scale runs the other views: with 4 views and scales 1, 0.5, 0.33 an image
-    costs 1.36 + 3 s² full-size passes instead of 4 x 1.36.  ``search_from``: the other
-    scales run only when the first scale's map has objects of at least this many pixels
-    across (:func:`typical_object_diameter`; 0: always): images of nuclei near the trained
-    size skip the search.  With dsb36 (its training nuclei: 21.7 pixels) at 32 pixels, 102
-    of its 133 held-out DSB images skip it and no image of Coelho, CTC, GBM40 or MoNuSeg
-    whose best scale was a smaller one does (docs/benchmarks.md).
+    size for ordinary images.  For nuclei 2-3x the learned size a size estimate of the
+    full-size map alone chose worse than the search (``shrink_from``).  The scale is
+    chosen on the first view alone, and only the chosen scale runs the other views: with 4
+    views and scales 1, 0.5, 0.33 an image costs 1.36 + 3 s² full-size passes instead of
+    4 x 1.36.  ``search_from``: the other scales run only when the first scale's map has
+    objects of at least this many pixels across (:func:`typical_object_diameter`; 0:
+    always): images of nuclei near the trained size skip the search.  With dsb36 (its
+    training nuclei: 21.7 pixels) at 32 pixels, 102 of its 133 held-out DSB images skip it
+    and no image of Coelho, CTC, GBM40 or MoNuSeg whose best scale was a smaller one does
+    (docs/benchmarks.md).
+
+    ``shrink_from`` (pixels, 0: off) with ``nucleus_diameter`` (the nuclei the network
+    learned from, a model folder's ``predict.json``): an image whose first-scale map has
+    objects of at least this many pixels across (:func:`typical_object_diameter`) is
+    predicted at the one scale that brings them to ``nucleus_diameter`` instead of
+    searching ``scales``: for nuclei still ~1.7x the learned size at the smallest searched
+    scale (a third), the confidence rule picks too large a scale and the network cuts the
+    nuclei.  The size of the full-size map holds there (the region holding its median
+    foreground pixel: Coelho's ~110-pixel nuclei measure 85-121).  With dsb36
+    (docs/experiments.md) at 80 pixels: Coelho 0.670 -> 0.704 (as 16-bit frames 0.671 ->
+    0.697); row 17's network 0.533 -> 0.653.  Below that the search wins: nuclei 1.5-3x
+    the learned size come out better near full size (dsb36's held-out DSB fluorescence of
+    32-61-pixel nuclei 0.724 searched, 0.693 at the learned size).
 
     ``enlarge_below``: an image whose first-scale map has objects under this many pixels
     across (:func:`typical_object_diameter`, above 0) is predicted at twice that scale
@@ -118,6 +132,8 @@ class PredictConfig:
     precision: str = "auto"
     scales: tuple[float, ...] = (1.0,)
     search_from: float = 0.0
+    shrink_from: float = 0.0
+    nucleus_diameter: float = 0.0
     enlarge_below: float | Mapping[str, float] = 0.0
     dim_gamma: float = 0.0
     check_polarity: bool = True
@@ -128,6 +144,13 @@ class PredictConfig:
         object.__setattr__(self, "scales", tuple(float(v) for v in self.scales))
         object.__setattr__(self, "tile", int(self.tile))
         object.__setattr__(self, "search_from", float(self.search_from))
+        object.__setattr__(self, "shrink_from", float(self.shrink_from))
+        object.__setattr__(self, "nucleus_diameter", float(self.nucleus_diameter or 0.0))
+        if self.shrink_from and not self.nucleus_diameter > 0:
+            raise NucsegInputError(
+                f"predict.shrink_from: {self.shrink_from:g} px needs the nucleus_diameter the "
+                "network learned from (a model folder's predict.json records it)"
+            )
         object.__setattr__(self, "dim_gamma", float(self.dim_gamma))
         if not 0 <= self.dim_gamma <= 1:  # a negative power would make black pixels infinite
             raise NucsegInputError(f"predict.dim_gamma: {self.dim_gamma} is not in [0, 1] (0: off)")
@@ -311,7 +334,7 @@ def predict_probability(
     height, width = image.shape[-2:]
     enlarge_below = config.enlarge_gate(category)
     first = replace(config, views=config.views[:1])
-    if len(config.scales) == 1 and not enlarge_below:
+    if len(config.scales) == 1 and not enlarge_below and not config.shrink_from:
         chosen = _scaled(image, config.scales[0])
         best = _predict_native(model, chosen, device, config)
     else:
@@ -323,10 +346,15 @@ def predict_probability(
             confidence = map_confidence(prob)
             if confidence > best_confidence:  # ties: the first scale listed
                 best_confidence, best, chosen = confidence, prob, resized
-            if index == 0 and (enlarge_below or config.search_from):
+            if index == 0 and (enlarge_below or config.search_from or config.shrink_from):
                 diameter = typical_object_diameter(prob[0])
                 if 0 < diameter < enlarge_below:  # small nuclei: enlarged, no search
                     chosen = _scaled(image, 2 * scale)
+                    best = _predict_native(model, chosen, device, first)
+                    break
+                if config.shrink_from and diameter >= config.shrink_from:
+                    # large nuclei: brought to the learned size, no search
+                    chosen = _scaled(image, scale * config.nucleus_diameter / diameter)
                     best = _predict_native(model, chosen, device, first)
                     break
                 if diameter < config.search_from:

@@ -42,6 +42,8 @@ FOLDER_SETTINGS = {
     "scales": "scales",
     "tile": "tile",
     "search_from": "search_from",
+    "shrink_from": "shrink_from",
+    "nucleus_diameter": "nucleus_diameter",
     "enlarge_below": "enlarge_below",
     "dim_gamma": "dim_gamma",
 }
@@ -95,8 +97,8 @@ def predict_config(
         scales = (diameter_scale(folder.get("nucleus_diameter"), diameter),)
     settings = {FOLDER_SETTINGS[k]: v for k, v in folder.items() if k in FOLDER_SETTINGS}
     if scales is not None:  # scales given: searched in full, and no others
-        settings.pop("search_from", None)
-        settings.pop("enlarge_below", None)
+        for rule in ("search_from", "shrink_from", "enlarge_below"):
+            settings.pop(rule, None)
     given = {"views": views, "scales": scales, "tile": tile, "dim_gamma": dim_gamma}
     settings |= {k: v for k, v in given.items() if v is not None}
     return PredictConfig(**settings, precision=precision)
