@@ -81,10 +81,11 @@ class PredictConfig:
     scale (a third), the confidence rule picks too large a scale and the network cuts the
     nuclei.  The size of the full-size map holds there (the region holding its median
     foreground pixel: Coelho's ~110-pixel nuclei measure 85-121).  With dsb36
-    (docs/experiments.md) at 80 pixels: Coelho 0.670 -> 0.704 (as 16-bit frames 0.671 ->
-    0.697); row 17's network 0.533 -> 0.653.  Below that the search wins: nuclei 1.5-3x
-    the learned size come out better near full size (dsb36's held-out DSB fluorescence of
-    32-61-pixel nuclei 0.724 searched, 0.693 at the learned size).
+    (docs/experiments.md) at 90 pixels: Coelho 0.670 -> 0.704 (as 16-bit frames 0.671 ->
+    0.697); row 17's network 0.533 -> 0.653 (at 80 pixels).  Below that the search
+    wins: nuclei 1.5-4x the learned size come out better near full size (dsb36's held-out
+    DSB fluorescence of 32-61-pixel nuclei 0.724 searched, 0.693 at the learned size; the
+    same images enlarged 1.4x, 46-86 pixels, 0.720 against 0.685).
 
     ``enlarge_below``: an image whose first-scale map has objects under this many pixels
     across (:func:`typical_object_diameter`, above 0) is predicted at twice that scale
