@@ -317,7 +317,7 @@ PROFILED_PARTS = {
     "instance separation": ["instances_from_probability"],
     "normalisation": ["normalize_image"],
     "resizing": ["resize_maps"],
-    "scale choice and polarity (map statistics)": ["map_confidence", "typical_object_diameter"],
+    "scale choice and polarity (map statistics)": ["map_confidence", "typical_objects"],
     "dim-nuclei gate and rescue": ["has_dim_candidates", "rescue_dim_nuclei"],
 }
 

@@ -10,7 +10,7 @@ import torch
 from nucseg import precision
 from nucseg.errors import NucsegInputError
 from nucseg.models import ModelConfig, build_model
-from nucseg.predict import PredictConfig, predict_probability
+from nucseg.predict import MapObjects, PredictConfig, predict_probability
 
 CPU = torch.device("cpu")
 
@@ -109,22 +109,24 @@ def test_only_the_chosen_scale_runs_the_other_views(monkeypatch):
     np.testing.assert_allclose(chosen, expected, atol=1e-5)
 
 
-def test_typical_object_diameter_is_that_of_the_median_foreground_pixel_s_region():
+def test_typical_objects_are_the_median_foreground_pixel_s_region_and_those_alike():
     from skimage.draw import disk
 
-    from nucseg.predict import typical_object_diameter
+    from nucseg.predict import typical_objects
 
     semantic = np.zeros((200, 200), np.float32)
-    for k, radius in enumerate((8, 10, 10, 10, 14)):  # the median pixel: in a 20-px disk
+    for k, radius in enumerate((6, 10, 10, 10, 14)):  # the median pixel: in a 20-px disk
         semantic[disk((20 + 38 * k, 100), radius)] = 0.9
     semantic[5, 5] = 0.9  # a speck: not an object
-    assert abs(typical_object_diameter(semantic) - 20) < 1
+    diameter, alike = typical_objects(semantic)
+    assert abs(diameter - 20) < 1 and alike == 4  # the 12-px disk is under half the area
     fragments = np.zeros((200, 200), np.float32)
     fragments[disk((100, 100), 30)] = 0.9  # one large nucleus among its small fragments
     for k in range(10):
         fragments[disk((10, 10 + 18 * k), 3)] = 0.9
-    assert abs(typical_object_diameter(fragments) - 60) < 1
-    assert typical_object_diameter(np.zeros((20, 20), np.float32)) == 0.0
+    diameter, alike = typical_objects(fragments)
+    assert abs(diameter - 60) < 1 and alike == 1
+    assert typical_objects(np.zeros((20, 20), np.float32)) == (0.0, 0)
 
 
 @pytest.mark.parametrize("search_from, sizes", [(1000.0, [(64, 80)]), (1.0, [(64, 80), (32, 40)])])
@@ -134,27 +136,34 @@ def test_nuclei_of_a_known_size_skip_the_smaller_scales(monkeypatch, search_from
     import nucseg.predict
 
     model, image, calls, _ = recorded_view_passes(monkeypatch)
-    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: 20.0)
+    monkeypatch.setattr(nucseg.predict, "typical_objects", lambda semantic: MapObjects(20.0, 10))
     config = PredictConfig(scales=(1.0, 0.5), search_from=search_from, precision="fp32")
     maps = predict_probability(model, image, CPU, config)
     assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
 
 
 @pytest.mark.parametrize(
-    "diameter, sizes",
-    [(40.0, [(64, 80), (32, 40), (32, 40)]), (39.0, [(64, 80), (32, 40), (64, 80)])],
+    "diameter, alike, sizes",
+    [
+        (40.0, 8, [(64, 80), (32, 40), (32, 40)]),
+        (39.0, 8, [(64, 80), (32, 40), (64, 80)]),
+        (40.0, 7, [(64, 80), (32, 40), (64, 80)]),
+    ],
 )
 def test_nuclei_far_larger_than_learned_are_brought_to_the_learned_size(
-    monkeypatch, diameter, sizes
+    monkeypatch, diameter, alike, sizes
 ):
     """With ``shrink_from`` at or below the first scale's object size, the image runs at the
     one scale that brings its objects to ``nucleus_diameter`` (40 px -> 20 px: half size),
-    every view there, instead of the scale search; below it, the search runs (the full
+    every view there, instead of the scale search; below it, or with fewer than
+    ``SHRINK_ALIKE`` objects that size (clumps of merged nuclei), the search runs (the full
     size kept: ties keep the first scale)."""
     import nucseg.predict
 
     model, image, calls, _ = recorded_view_passes(monkeypatch)
-    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: diameter)
+    assert nucseg.predict.SHRINK_ALIKE == 8
+    objects = MapObjects(diameter, alike)
+    monkeypatch.setattr(nucseg.predict, "typical_objects", lambda semantic: objects)
     monkeypatch.setattr(nucseg.predict, "map_confidence", lambda p: 0.5)
     config = PredictConfig(
         views=(0, 5),
@@ -165,7 +174,7 @@ def test_nuclei_far_larger_than_learned_are_brought_to_the_learned_size(
     )
     maps = predict_probability(model, image, CPU, config)
     assert [shape for shape, _ in calls] == sizes and maps.shape == (1, 64, 80)
-    if diameter >= 40:
+    if sizes[-1] == (32, 40):
         half = replace(config, scales=(0.5,), shrink_from=0.0)
         np.testing.assert_allclose(maps, predict_probability(model, image, CPU, half), atol=1e-6)
 
@@ -183,7 +192,8 @@ def test_images_of_small_nuclei_are_predicted_at_twice_the_size(monkeypatch, dia
     import nucseg.predict
 
     model, image, calls, _ = recorded_view_passes(monkeypatch)
-    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: diameter)
+    objects = MapObjects(diameter, 10)
+    monkeypatch.setattr(nucseg.predict, "typical_objects", lambda semantic: objects)
     config = PredictConfig(views=(0, 5), enlarge_below=14.0, precision="fp32")
     maps = predict_probability(model, image, CPU, config)
     sizes = [shape for shape, _ in calls]
@@ -209,7 +219,7 @@ def test_a_gate_per_category_enlarges_only_the_images_of_its_categories(
     import nucseg.predict
 
     model, image, calls, _ = recorded_view_passes(monkeypatch)
-    monkeypatch.setattr(nucseg.predict, "typical_object_diameter", lambda semantic: 20.0)
+    monkeypatch.setattr(nucseg.predict, "typical_objects", lambda semantic: MapObjects(20.0, 10))
     gates = {"fluorescence": 14, "histology": 24}
     config = PredictConfig(views=(0,), enlarge_below=gates, precision="fp32")
     predict_probability(model, image, CPU, config, category)

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ class PredictConfig:
     chosen on the first view alone, and only the chosen scale runs the other views: with 4
     views and scales 1, 0.5, 0.33 an image costs 1.36 + 3 s² full-size passes instead of
     4 x 1.36.  ``search_from``: the other scales run only when the first scale's map has
-    objects of at least this many pixels across (:func:`typical_object_diameter`; 0:
+    objects of at least this many pixels across (:func:`typical_objects`; 0:
     always): images of nuclei near the trained size skip the search.  With dsb36 (its
     training nuclei: 21.7 pixels) at 32 pixels, 102 of its 133 held-out DSB images skip it
     and no image of Coelho, CTC, GBM40 or MoNuSeg whose best scale was a smaller one does
@@ -75,7 +76,7 @@ class PredictConfig:
 
     ``shrink_from`` (pixels, 0: off) with ``nucleus_diameter`` (the nuclei the network
     learned from, a model folder's ``predict.json``): an image whose first-scale map has
-    objects of at least this many pixels across (:func:`typical_object_diameter`) is
+    objects of at least this many pixels across (:func:`typical_objects`) is
     predicted at the one scale that brings them to ``nucleus_diameter`` instead of
     searching ``scales``: for nuclei still ~1.7x the learned size at the smallest searched
     scale (a third), the confidence rule picks too large a scale and the network cuts the
@@ -85,10 +86,13 @@ class PredictConfig:
     0.697); row 17's network 0.533 -> 0.653 (at 80 pixels).  Below that the search
     wins: nuclei 1.5-4x the learned size come out better near full size (dsb36's held-out
     DSB fluorescence of 32-61-pixel nuclei 0.724 searched, 0.693 at the learned size; the
-    same images enlarged 1.4x, 46-86 pixels, 0.720 against 0.685).
+    same images enlarged 1.4x, 46-86 pixels, 0.720 against 0.685).  Only a map with
+    :data:`SHRINK_ALIKE` objects that size or more is shrunk: one whose nuclei merged into
+    a few clumps (crowded stained tissue) measures the clumps, and shrunk to them its
+    nuclei vanish.
 
     ``enlarge_below``: an image whose first-scale map has objects under this many pixels
-    across (:func:`typical_object_diameter`, above 0) is predicted at twice that scale
+    across (:func:`typical_objects`, above 0) is predicted at twice that scale
     instead, every view (0: never); a mapping gives a gate per category of
     :func:`nucseg.normalize.detect_category` (``{"fluorescence": 14, "histology": 24}``;
     a category it does not name, or an image of unknown category, is never enlarged).
@@ -319,6 +323,15 @@ def blend_window(length: int, start: int, total: int, margin: int, ramp: int) ->
     return weights
 
 
+#: ``shrink_from`` shrinks an image only when its first map has this many objects of at
+#: least half the typical one's area (:func:`typical_objects`).  dsb36's full-size maps
+#: of DSB2018's crowded H&E crops read their touching nuclei as 1-3 such clumps of 95-160
+#: pixels (nuclei of 22-60): shrunk to the learned size, 7 such images scored 0.08 against
+#: 0.31 searched.  Maps of nuclei that large hold 14-50 (Coelho's frames at 90 pixels or
+#: more: 18-50; a DSB2018 fluorescence image of 94-pixel nuclei: 14).
+SHRINK_ALIKE = 8
+
+
 @torch.inference_mode()
 def predict_probability(
     model: SegmentationNet,
@@ -348,12 +361,12 @@ def predict_probability(
             if confidence > best_confidence:  # ties: the first scale listed
                 best_confidence, best, chosen = confidence, prob, resized
             if index == 0 and (enlarge_below or config.search_from or config.shrink_from):
-                diameter = typical_object_diameter(prob[0])
+                diameter, alike = typical_objects(prob[0])
                 if 0 < diameter < enlarge_below:  # small nuclei: enlarged, no search
                     chosen = _scaled(image, 2 * scale)
                     best = _predict_native(model, chosen, device, first)
                     break
-                if config.shrink_from and diameter >= config.shrink_from:
+                if config.shrink_from and diameter >= config.shrink_from and alike >= SHRINK_ALIKE:
                     # large nuclei: brought to the learned size, no search
                     chosen = _scaled(image, scale * config.nucleus_diameter / diameter)
                     best = _predict_native(model, chosen, device, first)
@@ -544,21 +557,32 @@ def settle_polarity(
     return pixels, category
 
 
-def typical_object_diameter(semantic: np.ndarray, threshold: float = 0.5) -> float:
-    """The equivalent diameter (pixels) of the region of ``semantic > threshold`` that
-    holds the median foreground pixel (the area-weighted median region; regions under 4
-    pixels ignored; 0 without any): a cheap size of the objects in a map, before instance
-    separation.  Weighted by area, the fragments a network makes of nuclei far larger than
-    it learned do not hide them (the plain median over regions called 3 of 48 Coelho images
-    of ~90-pixel nuclei 22-28 pixels); touching nuclei count as one, so it errs large."""
+class MapObjects(NamedTuple):
+    """:func:`typical_objects`: the typical object's equivalent ``diameter`` (pixels; 0:
+    none) and how many objects are ``alike`` (at least half its area, itself included)."""
+
+    diameter: float
+    alike: int
+
+
+def typical_objects(semantic: np.ndarray, threshold: float = 0.5) -> MapObjects:
+    """The size of the objects in a map, before instance separation: the equivalent
+    diameter of the region of ``semantic > threshold`` that holds the median foreground
+    pixel (the area-weighted median region; regions under 4 pixels ignored), and how many
+    regions have at least half its area.  Weighted by area, the fragments a network makes
+    of nuclei far larger than it learned do not hide them (the plain median over regions
+    called 3 of 48 Coelho images of ~90-pixel nuclei 22-28 pixels); touching nuclei count
+    as one, so the size errs large, and a map whose nuclei merged into a few clumps shows
+    as few ``alike``."""
     regions, count = ndi.label(semantic > threshold)
     areas = np.sort(np.bincount(regions.ravel(), minlength=count + 1)[1:])
     areas = areas[areas >= 4]
     if not len(areas):
-        return 0.0
+        return MapObjects(0.0, 0)
     cumulative = np.cumsum(areas)
     median_area = areas[np.searchsorted(cumulative, cumulative[-1] / 2)]
-    return float(np.sqrt(4 * median_area / np.pi))
+    alike = int(np.count_nonzero(areas >= median_area / 2))
+    return MapObjects(float(np.sqrt(4 * median_area / np.pi)), alike)
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
