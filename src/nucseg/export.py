@@ -40,7 +40,7 @@ from nucseg.datasets import fold_side_ids, read_manifest
 from nucseg.io.atomic import atomic_directory
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
-from nucseg.predict import describe_gate
+from nucseg.predict import SHRINK_ALIKE, describe_gate
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
 PREDICT_KEYS = (
@@ -267,7 +267,8 @@ def search_clause(predict: dict) -> str:
     if predict.get("shrink_from"):
         words += (
             f"; images whose full-size objects are {predict['shrink_from']:g} px across or more "
-            "run at the one size that brings them to the nucleus size it learned instead"
+            f"({SHRINK_ALIKE} or more such objects, not a few merged clumps) run at the one size "
+            "that brings them to the nucleus size it learned instead"
         )
     if enlarge_below:
         gate = describe_gate(enlarge_below)
