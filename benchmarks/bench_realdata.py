@@ -115,7 +115,8 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     the network as its checkpoint holds it (prediction folds its batch norms and stores its
     convolutions in bf16: :func:`nucseg.predict.network_for`; ``scales-every-view``, the old
     defaults' baseline, runs it as trained too, and reads images called brightfield as
-    brightfield without asking the network: ``predict.check_polarity`` came later).
+    brightfield and colour fluorescence by its brightest plane without asking the network:
+    ``predict.check_polarity`` and ``check_blue`` came later).
     Returns ``{label: Variant}``."""
     views = tuple(int(v) for v in args.views.split(","))
     scales = tuple(float(v) for v in args.scales.split(","))
@@ -133,7 +134,9 @@ def variants_of(model_dir: Path | None, args) -> dict[str, Variant]:
     bases = {base for base, _ in parsed}
     if "scales-every-view" in bases:  # the scale search as it was: every view, every scale
         label = f"scales {args.scales}, every view at every scale"
-        as_it_was = PredictConfig(views=views, scales=scales, check_polarity=False)
+        as_it_was = PredictConfig(
+            views=views, scales=scales, check_polarity=False, check_blue=False
+        )
         options["scales-every-view"] = (label, as_it_was)
     for base in bases:  # scales@0,5: the scale search with other views
         if base.startswith("scales@"):

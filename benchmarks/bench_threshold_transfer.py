@@ -44,7 +44,7 @@ from nucseg.acquisitions import cluster_acquisitions, origin_signature  # noqa: 
 from nucseg.evaluation import EvaluationSet  # noqa: E402
 from nucseg.normalize import NormalizeConfig, detect_category, normalize_image  # noqa: E402
 from nucseg.postprocess import PostprocessConfig  # noqa: E402
-from nucseg.predict import network_for, predict_probability, settle_polarity  # noqa: E402
+from nucseg.predict import network_for, predict_probability, settle_reading  # noqa: E402
 from nucseg.segmenter import predict_config  # noqa: E402
 from nucseg.tuning import grid_configs, score_table, tuned_thresholds  # noqa: E402
 
@@ -63,7 +63,7 @@ def predicted_maps(net, normalize, predict, items, cache: Path | None) -> dict:
     maps = {}
     for image_id, image, labels in items:
         normalized = normalize_image(image, normalize)
-        pixels, category = settle_polarity(net, image, normalized, normalize, CPU, predict)
+        pixels, category = settle_reading(net, image, normalized, normalize, CPU, predict)
         prob = predict_probability(net, pixels, CPU, predict, category)
         maps[image_id] = (prob.astype(np.float16), labels.astype(np.int32), category)
     if cache is not None:

@@ -51,7 +51,7 @@ def test_every_kind_becomes_bright_nuclei_on_dark_in_unit_range(images):
 
 
 def test_a_known_category_replaces_detection(images):
-    """How prediction reads an image both ways (nucseg.predict.settle_polarity): a dark
+    """How prediction reads an image both ways (nucseg.predict.settle_reading): a dark
     field of bright nuclei normalised as brightfield turns them dark, as fluorescence bright."""
     fluorescent = next(i for i in images if i.kind == "fluorescence")
     nuclei = fluorescent.instance_labels > 0

@@ -292,28 +292,87 @@ def test_fluorescence_whose_nuclei_cover_most_of_the_image_is_not_inverted():
     assert dsb_score(truth, inverted.segment(crop)) < 0.1
 
 
-def test_the_workflow_s_prediction_jobs_settle_what_the_manifest_calls_brightfield(tmp_path):
+def nuclei_and_cytoplasm_overlay() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(overlay, nuclear plane, labels)``: a real gray fluorescence image of the shipped
+    slice (not in dsb36's training) as an RGB overlay of two stains, its nuclei in blue and
+    a diffuse stain around them in green, as microscopy software exports DAPI + phalloidin."""
+    from nucseg.evaluation import EvaluationSet
+
+    slice_ = REPO / "resources/dsb2018_slice"
+    test = EvaluationSet(
+        "slice", "kaggle_stage1", slice_ / "stage1_test", labels_csv=slice_ / "stage1_solution.csv"
+    )
+    ((_, image, labels),) = test.images(lambda image_id: image_id.startswith("00071198"))
+    nuclei = image[..., 0] if image.ndim == 3 else image
+    stain = 0.8 * ndi.gaussian_filter(ndi.grey_dilation(nuclei.astype(np.float32), size=9), 4)
+    overlay = np.stack([np.zeros_like(nuclei), np.rint(stain).astype(nuclei.dtype), nuclei], -1)
+    return overlay, nuclei, labels
+
+
+def test_a_stain_overlay_is_segmented_as_its_nuclear_blue_plane():
+    """Read as its brightest plane, the stain around the nuclei joins them; the shipped
+    model is more confident of the blue plane alone and keeps that reading."""
+    from nucseg.metrics import dsb_score
+
+    overlay, nuclei, truth = nuclei_and_cytoplasm_overlay()
+    seg = Segmenter.from_folder(REPO / "resources/models/dsb36", views=[0], device="cpu")
+    as_blue = seg.segment(overlay)
+    np.testing.assert_array_equal(as_blue, seg.segment(nuclei))
+    brightest = replace(seg, predict=replace(seg.predict, check_blue=False)).segment(overlay)
+    assert dsb_score(truth, as_blue) > dsb_score(truth, brightest) + 0.3  # 0.49 against 0.04
+
+
+@pytest.mark.parametrize(
+    "weights, read_twice",
+    [
+        ((1.0, 1.0, 1.0), False),  # gray as RGB
+        ((1.0, 0.8, 0.15), False),  # a yellow tint: blue a few coarse levels
+        ((0.0, 0.8, 1.0), False),  # cyan: blue is the brightest plane everywhere
+        ((1.0, 0.2, 0.8), True),  # magenta: blue spans 80 % of the brightest plane
+    ],
+)
+def test_only_a_blue_plane_of_its_own_is_read_as_the_nuclear_stain(weights, read_twice):
+    from nucseg.predict import distinct_blue
+
+    gray = np.random.default_rng(0).integers(0, 256, (32, 32)).astype(np.float32)
+    tinted = np.stack([np.rint(w * gray) for w in weights], -1).astype(np.uint8)
+    assert distinct_blue(tinted) == read_twice
+    assert not distinct_blue(gray.astype(np.uint8))
+    assert distinct_blue(nuclei_and_cytoplasm_overlay()[0])
+
+
+def test_the_workflow_s_prediction_jobs_settle_images_that_read_two_ways(tmp_path):
     """The dataset's categories are the statistics' (no model); a prediction job reads the
-    images it calls brightfield again and lets its model settle them."""
+    images it calls brightfield or fluorescence again and lets its model settle them: the
+    dense crop as fluorescence, the stain overlay as its blue plane, a gray fluorescence
+    image as it is; H&E is not read."""
     from nucseg.io.images import write_image
     from nucseg.normalize import NormalizeConfig, normalize_image
     from nucseg.predict import PredictConfig, load_for_prediction
-    from nucseg.prediction_jobs import settle_polarities
+    from nucseg.prediction_jobs import settle_readings
 
     crop, _ = dense_fluorescence_crop()
-    write_image(crop, tmp_path / "dense.png")
+    overlay, nuclei, _ = nuclei_and_cytoplasm_overlay()
     config = PredictConfig(views=(0,))
     model, normalize, device = load_for_prediction(REPO / "resources/models/dsb36/model.pt", config)
     assert normalize == NormalizeConfig()
-    prepared, category = normalize_image(crop, normalize)
-    images = {"dense": prepared.copy(), "other": prepared.copy()}
-    categories = {"dense": category, "other": "fluorescence"}
-    paths = {"dense": tmp_path / "dense.png", "other": tmp_path / "absent.png"}
-    settled = settle_polarities(model, images, categories, paths, normalize, device, config)
-    assert settled == {"dense": "fluorescence", "other": "fluorescence"}
+    sources = {"dense": crop, "overlay": overlay, "gray": nuclei}
+    for name, image in sources.items():
+        write_image(image, tmp_path / f"{name}.png")
+    prepared = {name: normalize_image(image, normalize) for name, image in sources.items()}
+    images = {name: pixels.copy() for name, (pixels, _) in prepared.items()}
+    images["tissue"] = prepared["gray"][0].copy()
+    categories = {name: category for name, (_, category) in prepared.items()}
+    assert categories == {"dense": "brightfield", "overlay": "fluorescence", "gray": "fluorescence"}
+    categories["tissue"] = "histology"
+    paths = {name: tmp_path / f"{name}.png" for name in sources} | {"tissue": tmp_path / "no.png"}
+    settled = settle_readings(model, images, categories, paths, normalize, device, config)
+    assert settled == categories | {"dense": "fluorescence"}
     as_fluorescence, _ = normalize_image(crop, normalize, category="fluorescence")
     assert np.array_equal(images["dense"], as_fluorescence)
-    assert np.array_equal(images["other"], prepared)  # not read: not called brightfield
+    assert np.array_equal(images["overlay"], prepared["gray"][0])  # the blue plane's reading
+    assert np.array_equal(images["gray"], prepared["gray"][0])
+    assert np.array_equal(images["tissue"], prepared["gray"][0])  # not read: H&E
 
 
 def test_the_dim_pass_adds_only_regions_the_plain_map_did_not_see():

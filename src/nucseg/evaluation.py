@@ -30,7 +30,7 @@ from nucseg.predict import (
     PredictConfig,
     load_for_prediction,
     predict_probability,
-    settle_polarity,
+    settle_reading,
 )
 from nucseg.synth.nuclei import camera_frame
 
@@ -97,7 +97,7 @@ def score_images(
 ) -> pd.DataFrame:
     """The rows of :func:`evaluate_model` for ``{set: (id, image, labels) ...}`` and a
     loaded network, or a list of them that ``predictor`` averages (its first settles
-    polarity: :func:`nucseg.predict.settle_polarity`).  ``predictor``: how maps are
+    how the image is read: :func:`nucseg.predict.settle_reading`).  ``predictor``: how maps are
     computed, called as :func:`nucseg.predict.predict_probability` with the image's
     category; benchmarks compare others."""
     rows = []
@@ -106,7 +106,7 @@ def score_images(
             start = time.perf_counter()
             normalized = normalize_image(image, normalize)
             network = model[0] if isinstance(model, list) else model  # an ensemble's first
-            pixels, category = settle_polarity(
+            pixels, category = settle_reading(
                 network, image, normalized, normalize, device, predict
             )
             prob = predictor(model, pixels, device, predict, category)

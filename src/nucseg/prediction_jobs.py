@@ -19,7 +19,7 @@ from nucseg.predict import (
     PredictConfig,
     load_for_prediction,
     predict_probability,
-    settle_polarity,
+    settle_reading,
 )
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def inputs_as_trained(
     return {i: normalize_image(read_image(image_paths[i]), trained_with)[0] for i in ids}
 
 
-def settle_polarities(
+def settle_readings(
     model,
     images: dict[str, np.ndarray],
     categories: dict[str, str],
@@ -51,20 +51,27 @@ def settle_polarities(
     device,
     config: PredictConfig,
 ) -> dict[str, str]:
-    """The images the dataset called brightfield, read again from ``image_paths`` and
-    settled by the model (:func:`nucseg.predict.settle_polarity`): replaced in ``images``
-    where it reads them as fluorescence.  Returns every image's category."""
+    """The images the dataset called brightfield or fluorescence, read again from
+    ``image_paths`` and settled by the model where they can be read two ways
+    (:func:`nucseg.predict.settle_reading`: brightfield as fluorescence, colour
+    fluorescence as its blue plane): replaced in ``images`` by the reading it keeps.
+    Returns every image's category."""
     settled = dict(categories)
     for image_id in images:
-        if categories[image_id] == "brightfield" and config.check_polarity:
-            images[image_id], settled[image_id] = settle_polarity(
-                model,
-                read_image(image_paths[image_id]),
-                (images[image_id], "brightfield"),
-                normalize,
-                device,
-                config,
-            )
+        category = categories[image_id]
+        if not (
+            (category == "brightfield" and config.check_polarity)
+            or (category == "fluorescence" and config.check_blue)
+        ):
+            continue
+        images[image_id], settled[image_id] = settle_reading(
+            model,
+            read_image(image_paths[image_id]),
+            (images[image_id], category),
+            normalize,
+            device,
+            config,
+        )
     return settled
 
 
@@ -100,7 +107,7 @@ def predict_shard(
     sources = {e.image_id: e.image_path for e in entries}
     paths = {i: sources[i] for i in ids}
     images = inputs_as_trained(trained_with, prepared_with, normalized_dir, paths)
-    categories = settle_polarities(
+    categories = settle_readings(
         model, images, categories, paths, trained_with, torch_device, config
     )
     maps = {
@@ -140,7 +147,7 @@ def predict_validation(
     paths = {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")}
     images = inputs_as_trained(trained_with, prepared_with, valid / "normalized", paths)
     categories = dict(read_manifest(manifest_path)[["id", "category"]].values)
-    categories = settle_polarities(
+    categories = settle_readings(
         model, images, categories, paths, trained_with, torch_device, config
     )
     start, maps = time.perf_counter(), {}

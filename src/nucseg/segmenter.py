@@ -32,7 +32,7 @@ from nucseg.errors import NucsegInputError
 from nucseg.models import SegmentationNet
 from nucseg.normalize import NormalizeConfig, normalize_image
 from nucseg.postprocess import PostprocessConfig, instances_from_probability, read_thresholds
-from nucseg.predict import PredictConfig, network_for, predict_probability, settle_polarity
+from nucseg.predict import PredictConfig, network_for, predict_probability, settle_reading
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ class Segmenter:
             heads = self.networks[0].config.out_channels
             return np.zeros((heads, *image.shape[:2]), np.float32)
         normalized = normalize_image(image, self.normalize)
-        pixels, category = settle_polarity(  # an ensemble's first network settles it
+        pixels, category = settle_reading(  # an ensemble's first network settles it
             self.networks[0], image, normalized, self.normalize, self.device, self.predict
         )
         return self.probabilities_of_normalized(pixels, diameter, category)
