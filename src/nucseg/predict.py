@@ -598,21 +598,6 @@ def settle_reading(
         log.info("read %s (map confidence %.3f against %.3f)", reading, confidence, as_is)
         return other, other_category
     return pixels, category
-    if dark_end_share(image) >= LIGHT_BACKGROUND_SHARE:
-        return pixels, category
-    as_fluorescence, _ = normalize_image(image, normalize, category="fluorescence")
-    height, width = pixels.shape[-2:]
-    top, left = max(0, (height - POLARITY_WINDOW) // 2), max(0, (width - POLARITY_WINDOW) // 2)
-    window = (..., slice(top, top + POLARITY_WINDOW), slice(left, left + POLARITY_WINDOW))
-    first = replace(config, views=config.views[:1])
-    as_is, other = (
-        map_confidence(_predict_native(model, reading[window], device, first))
-        for reading in (pixels, as_fluorescence)
-    )
-    if other > as_is:
-        log.info("read as fluorescence (map confidence %.3f against %.3f)", other, as_is)
-        return as_fluorescence, "fluorescence"
-    return pixels, category
 
 
 class MapObjects(NamedTuple):
