@@ -26,6 +26,7 @@ from nucseg.normalize import (
     NormalizeConfig,
     dark_end_share,
     normalize_image,
+    nuclei_bright,
 )
 from nucseg.precision import autocast, autocast_dtype, channels_last, convolutions_in
 
@@ -538,8 +539,8 @@ def distinct_blue(image: np.ndarray) -> bool:
     brightest plane's range (not a faint tint)."""
     if image.ndim != 3 or image.shape[-1] < 3:
         return False
-    red, green, blue = (image[..., c].astype(np.float32) for c in range(3))
-    brightest = np.maximum(np.maximum(red, green), blue)
+    blue = image[..., 2].astype(np.float32)
+    brightest = nuclei_bright(image, "fluorescence")  # the reading it is an alternative to
     if not (brightest > blue).any():
         return False
     (blue_low, blue_high), (low, high) = (
