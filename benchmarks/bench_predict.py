@@ -279,7 +279,9 @@ def tiles_speed(model_dir: Path | None, images: Path | None, count: int, tile: i
     else:
         config = replace(predict_config([model_dir]), tile=tile)
         threads = torch.get_num_threads()  # as main set it
-        model, normalize, _ = pred.load_for_prediction(model_dir / "model.pt", config, threads)
+        model, normalize, _, config = pred.load_for_prediction(
+            model_dir / "model.pt", config, threads
+        )
         pixels = [
             normalize_image(read_image(f), normalize)[0] for f in picture_files(images)[:count]
         ]

@@ -180,8 +180,13 @@ def test_nuclei_far_larger_than_learned_are_brought_to_the_learned_size(
 
 
 def test_shrinking_large_nuclei_needs_the_learned_size():
+    """Settings may leave the size to the model (0: its checkpoint's, filled in when it is
+    loaded); predicting without one fails before any pass."""
+    config = PredictConfig(scales=(1.0, 0.5), shrink_from=60)
+    model = build_model(ModelConfig(base_width=4, depth=2)).eval()
+    image = np.zeros((1, 32, 32), np.float32)
     with pytest.raises(NucsegInputError, match="shrink_from: 60 px needs the nucleus_diameter"):
-        PredictConfig(scales=(1.0, 0.5), shrink_from=60)
+        predict_probability(model, image, CPU, config)
 
 
 @pytest.mark.parametrize("diameter, enlarged", [(10.0, True), (20.0, False), (0.0, False)])

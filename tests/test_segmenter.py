@@ -354,7 +354,9 @@ def test_the_workflow_s_prediction_jobs_settle_images_that_read_two_ways(tmp_pat
     crop, _ = dense_fluorescence_crop()
     overlay, nuclei, _ = nuclei_and_cytoplasm_overlay()
     config = PredictConfig(views=(0,))
-    model, normalize, device = load_for_prediction(REPO / "resources/models/dsb36/model.pt", config)
+    model, normalize, device, config = load_for_prediction(
+        REPO / "resources/models/dsb36/model.pt", config
+    )
     assert normalize == NormalizeConfig()
     sources = {"dense": crop, "overlay": overlay, "gray": nuclei}
     for name, image in sources.items():
@@ -515,3 +517,32 @@ def test_the_dim_pass_is_a_folder_setting_the_command_line_overrides(folder, tmp
     (tmp_path / "predict.json").write_text(json.dumps({"dim_gamma": -0.5}))
     with pytest.raises(NucsegInputError, match="dim_gamma: -0.5 is not in"):
         Segmenter.from_folder(tmp_path, device="cpu")
+
+
+def test_a_shipped_folder_installed_for_the_workflow_brings_its_learned_size(
+    folder, tmp_path, caplog
+):
+    """Workflow prediction leaves ``nucleus_diameter`` to each model: a shipped folder's
+    checkpoint installed by the workflow records its predict.json's size, and loading for
+    prediction fills it in; a checkpoint that records none is predicted without
+    ``shrink_from`` (warned), and a size given in the settings wins."""
+    from nucseg.checkpoints import read_checkpoint
+    from nucseg.export import install_pretrained
+    from nucseg.predict import PredictConfig, load_for_prediction
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "model.pt").write_bytes((folder / "model.pt").read_bytes())
+    (shipped / "predict.json").write_text(json.dumps({"nucleus_diameter": 21.7}))
+    install_pretrained(shipped, tmp_path / "installed.pt")
+    installed = read_checkpoint(tmp_path / "installed.pt")
+    original = read_checkpoint(shipped / "model.pt")["state_dict"]
+    assert installed["nucleus_diameter"] == 21.7
+    assert all(torch.equal(v, original[k]) for k, v in installed["state_dict"].items())
+    config = PredictConfig(scales=(1.0, 0.5), shrink_from=90)
+    assert load_for_prediction(tmp_path / "installed.pt", config).config.nucleus_diameter == 21.7
+    given = replace(config, nucleus_diameter=30.0)
+    assert load_for_prediction(tmp_path / "installed.pt", given).config.nucleus_diameter == 30.0
+    with caplog.at_level("WARNING"):
+        unrecorded = load_for_prediction(shipped / "model.pt", config).config
+    assert unrecorded.shrink_from == 0 and "records no nucleus size" in caplog.text

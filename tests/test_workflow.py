@@ -288,6 +288,10 @@ def test_exported_model_predicts_alone_and_joins_an_ensemble_untrained(workdir, 
     torch.testing.assert_close(maps[0], maps[1], atol=1e-3, rtol=0)
     settings = json.loads((folder / "predict.json").read_text())
     assert settings["tta_views"] == [0, 5] and 5 < settings["nucleus_diameter"] < 40
+    # the size it learned from, recorded by training, for predict.shrink_from
+    assert (
+        trained["nucleus_diameter"] == payload["nucleus_diameter"] == settings["nucleus_diameter"]
+    )
     # the folder alone segments a folder of images with its own thresholds
     images = workdir / "resources/synthetic/stage1_test"
     out = tmp_path / "out"

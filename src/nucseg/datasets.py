@@ -122,6 +122,20 @@ def fold_side_ids(fold_dir: Path | str, side: str) -> list[str]:
     return split.loc[split.side == side, "id"].tolist()
 
 
+def training_nucleus_diameter(manifest: pd.DataFrame, train_ids: list[str]) -> float:
+    """The typical nucleus diameter in pixels a model learned from: over its training images
+    weighted as its crops drew them (pixels x ``sampling_weight``), the median of each
+    image's equivalent diameter of its mean nucleus area (``manifest`` indexed by id)."""
+    rows = manifest.loc[train_ids]
+    diameters = np.sqrt(4 * rows["mean_nucleus_area"].to_numpy(float) / np.pi)
+    weights = rows["height"].to_numpy(float) * rows["width"].to_numpy(float)
+    if "sampling_weight" in rows.columns:
+        weights = weights * rows["sampling_weight"].to_numpy(float)
+    order = np.argsort(diameters)
+    cumulative = np.cumsum(weights[order])
+    return round(float(diameters[order][np.searchsorted(cumulative, cumulative[-1] / 2)]), 1)
+
+
 def _write_piece(out_dir: Path, image_id: str, image: np.ndarray, labels: np.ndarray) -> dict:
     """Write one image and its labels; return its manifest fields beyond the source ones."""
     labels = labels.astype(np.uint16)

@@ -81,7 +81,9 @@ def evaluate_model(
     """One row per image of every set: ``set``, ``id``, ``category`` (as detected), the
     scores of :data:`nucseg.metrics.SCORE_COLUMNS` and the ``seconds`` of prediction and
     separation.  The network is loaded once; camera frames are seeded per set."""
-    model, normalize, torch_device = load_for_prediction(model_path, predict, threads, device)
+    model, normalize, torch_device, predict = load_for_prediction(
+        model_path, predict, threads, device
+    )
     images = {s.name: s.images() for s in sets}
     return score_images(model, normalize, thresholds, images, predict, torch_device)
 

@@ -4,7 +4,8 @@ StarDist's and Cellpose's shipped models.
 Layout::
 
     model.pt          weights (stored as float16: half the size; loading casts them back)
-                      + network config + the normalisation it was trained with
+                      + network config + the normalisation it was trained with + the
+                      typical nucleus size it learned from (``nucleus_diameter``)
                       (loads with ``torch.load(weights_only=True)``)
     thresholds.json   post-processing thresholds tuned on the validation fold, with the
                       validation DSB score overall and per category
@@ -19,7 +20,8 @@ Layout::
                       validation score per category, the command and commit that made it
 
 ``nucseg predict --model <folder>`` uses it as it is; config ``models.<name>.pretrained``
-puts it in an ensemble without training; ``models.<name>.init`` fine-tunes from it.
+puts it in an ensemble without training (:func:`install_pretrained`);
+``models.<name>.init`` fine-tunes from it.
 """
 
 from __future__ import annotations
@@ -31,13 +33,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from nucseg.checkpoints import read_checkpoint
-from nucseg.datasets import fold_side_ids, read_manifest
-from nucseg.io.atomic import atomic_directory
+from nucseg.datasets import fold_side_ids, read_manifest, training_nucleus_diameter
+from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import SHRINK_ALIKE, describe_gate
@@ -99,11 +100,12 @@ def export_model(
     log = pd.read_csv(model_dir / "train_log.tsv", sep="\t")
     manifest = read_manifest(manifest_path).set_index("id")
     split = {side: fold_side_ids(fold_dir, side) for side in ("train", "valid")}
+    diameter = training_nucleus_diameter(manifest, split["train"])
     with atomic_directory(out_dir) as tmp:
-        torch.save(half_precision(payload), tmp / "model.pt")
+        torch.save(half_precision({**payload, "nucleus_diameter": diameter}), tmp / "model.pt")
         shutil.copyfile(thresholds_path, tmp / "thresholds.json")
         settings = {k: predict[k] for k in PREDICT_KEYS if k in predict}
-        settings["nucleus_diameter"] = training_nucleus_diameter(manifest, split["train"])
+        settings["nucleus_diameter"] = diameter
         (tmp / "predict.json").write_text(json.dumps(settings, indent=1) + "\n")
         shutil.copyfile(model_dir / "train_log.tsv", tmp / "train_log.tsv")
         shutil.copyfile(model_dir / "learning_curve.png", tmp / "learning_curve.png")
@@ -115,18 +117,19 @@ def export_model(
         (tmp / "README.md").write_text(card)
 
 
-def training_nucleus_diameter(manifest: pd.DataFrame, train_ids: list[str]) -> float:
-    """The typical nucleus diameter in pixels a model learned from: over its training images
-    weighted as its crops drew them (pixels x ``sampling_weight``), the median of each
-    image's equivalent diameter of its mean nucleus area (``manifest`` indexed by id)."""
-    rows = manifest.loc[train_ids]
-    diameters = np.sqrt(4 * rows["mean_nucleus_area"].to_numpy(float) / np.pi)
-    weights = rows["height"].to_numpy(float) * rows["width"].to_numpy(float)
-    if "sampling_weight" in rows.columns:
-        weights = weights * rows["sampling_weight"].to_numpy(float)
-    order = np.argsort(diameters)
-    cumulative = np.cumsum(weights[order])
-    return round(float(diameters[order][np.searchsorted(cumulative, cumulative[-1] / 2)]), 1)
+def install_pretrained(folder: Path | str, out: Path | str) -> None:
+    """Write a shipped model folder's checkpoint to ``out``, where the workflow's trained
+    checkpoints go, recording the nucleus size of the folder's ``predict.json`` if the
+    checkpoint does not (folders exported before checkpoints recorded it): prediction
+    jobs read it there for ``predict.shrink_from``."""
+    folder = Path(folder)
+    payload = read_checkpoint(folder / "model.pt")
+    settings_path = folder / "predict.json"
+    settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
+    if "nucleus_diameter" not in payload and settings.get("nucleus_diameter"):
+        payload["nucleus_diameter"] = float(settings["nucleus_diameter"])
+    with atomic_path(out) as tmp:
+        torch.save(payload, tmp)
 
 
 def half_precision(payload: dict) -> dict:

@@ -76,7 +76,8 @@ class PredictConfig:
     (docs/benchmarks.md).
 
     ``shrink_from`` (pixels, 0: off) with ``nucleus_diameter`` (the nuclei the network
-    learned from, a model folder's ``predict.json``): an image whose first-scale map has
+    learned from: a model folder's ``predict.json`` gives it; 0 leaves it to the
+    checkpoint, :func:`with_learned_size`): an image whose first-scale map has
     objects of at least this many pixels across (:func:`typical_objects`) is
     predicted at the one scale that brings them to ``nucleus_diameter`` instead of
     searching ``scales``: for nuclei still ~1.7x the learned size at the smallest searched
@@ -155,11 +156,6 @@ class PredictConfig:
         object.__setattr__(self, "search_from", float(self.search_from))
         object.__setattr__(self, "shrink_from", float(self.shrink_from))
         object.__setattr__(self, "nucleus_diameter", float(self.nucleus_diameter or 0.0))
-        if self.shrink_from and not self.nucleus_diameter > 0:
-            raise NucsegInputError(
-                f"predict.shrink_from: {self.shrink_from:g} px needs the nucleus_diameter the "
-                "network learned from (a model folder's predict.json records it)"
-            )
         object.__setattr__(self, "dim_gamma", float(self.dim_gamma))
         if not 0 <= self.dim_gamma <= 1:  # a negative power would make black pixels infinite
             raise NucsegInputError(f"predict.dim_gamma: {self.dim_gamma} is not in [0, 1] (0: off)")
@@ -219,17 +215,45 @@ def network_for(model: SegmentationNet, config: PredictConfig) -> torch.nn.Modul
     return torch.compile(network, dynamic=True)
 
 
+class LoadedModel(NamedTuple):
+    """What :func:`load_for_prediction` gives a job that predicts many images."""
+
+    network: torch.nn.Module  # as prediction calls it (:func:`network_for`)
+    normalize: NormalizeConfig  # how its training images were normalised
+    device: torch.device
+    config: PredictConfig  # with the nucleus size it records (:func:`with_learned_size`)
+
+
 def load_for_prediction(
     model_path: Path | str, config: PredictConfig, threads: int = 1, device: str = "auto"
-) -> tuple[torch.nn.Module, NormalizeConfig, torch.device]:
-    """A checkpoint's network as prediction calls it (:func:`network_for`), the
-    normalisation it was trained with and the device it runs on (torch set to ``threads``):
-    what a job that predicts many images loads once."""
+) -> LoadedModel:
+    """A checkpoint loaded once for many images (torch set to ``threads``)."""
     torch.set_num_threads(max(1, threads))
     torch_device = select_device(device)
     payload = read_checkpoint(model_path)
     network = network_for(network_of(payload, model_path, torch_device), config)
-    return network, checkpoint_normalization(payload, model_path), torch_device
+    normalize = checkpoint_normalization(payload, model_path)
+    return LoadedModel(
+        network, normalize, torch_device, with_learned_size(config, payload, model_path)
+    )
+
+
+def with_learned_size(config: PredictConfig, payload: dict, path: Path | str) -> PredictConfig:
+    """``config`` for the checkpoint at ``path`` (its ``payload``): a ``shrink_from`` whose
+    ``nucleus_diameter`` is left to the model (0) gets the size the checkpoint records
+    (the typical nucleus of its training side: training and ``install_pretrained`` write
+    it).  A checkpoint that records none is predicted without ``shrink_from`` (warned)."""
+    if not config.shrink_from or config.nucleus_diameter > 0:
+        return config
+    recorded = payload.get("nucleus_diameter")
+    if recorded:
+        return replace(config, nucleus_diameter=float(recorded))
+    log.warning(
+        "%s records no nucleus size (trained before checkpoints recorded it): predicted "
+        "without predict.shrink_from; set predict.nucleus_diameter to use it",
+        path,
+    )
+    return replace(config, shrink_from=0.0)
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -349,6 +373,12 @@ def predict_probability(
     back; test-time views, tiling and scale selection per :class:`PredictConfig`
     (``category``: the image's, as normalisation detected it, for a per-category
     ``enlarge_below``)."""
+    if config.shrink_from and not config.nucleus_diameter > 0:
+        raise NucsegInputError(
+            f"predict.shrink_from: {config.shrink_from:g} px needs the nucleus_diameter the "
+            "network learned from (a model folder's predict.json and checkpoints trained by "
+            "nucseg record it: load_for_prediction reads it)"
+        )
     height, width = image.shape[-2:]
     enlarge_below = config.enlarge_gate(category)
     first = replace(config, views=config.views[:1])

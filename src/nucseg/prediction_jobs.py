@@ -98,7 +98,9 @@ def predict_shard(
     normalised ``prepared_with`` into ``normalized_dir``); write float16 ``K x H x W`` maps
     keyed by image id.  A model trained with another normalisation gets the source images
     normalised its way (:func:`inputs_as_trained`)."""
-    model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
+    model, trained_with, torch_device, config = load_for_prediction(
+        model_path, config, threads, device
+    )
     manifest = read_manifest(manifest_path)
     categories = dict(manifest[["id", "category"]].values)
     ids = shard_ids(manifest["id"].tolist(), shard, n_shards)
@@ -142,7 +144,9 @@ def predict_validation(
     categories from the dataset's ``manifest_path``) with one checkpoint, as at test time;
     write float16 ``K x H x W`` maps keyed by image id (every
     tuning of that model reads them)."""
-    model, trained_with, torch_device = load_for_prediction(model_path, config, threads, device)
+    model, trained_with, torch_device, config = load_for_prediction(
+        model_path, config, threads, device
+    )
     valid = Path(fold_dir) / "valid"
     paths = {i: valid / "images" / f"{i}{IMAGE_SUFFIX}" for i in fold_side_ids(fold_dir, "valid")}
     images = inputs_as_trained(trained_with, prepared_with, valid / "normalized", paths)

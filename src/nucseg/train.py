@@ -39,7 +39,12 @@ import torch
 
 from nucseg.augment import AugmentConfig, augment_batch, sample_crops
 from nucseg.checkpoints import read_checkpoint, save_checkpoint, select_device
-from nucseg.datasets import fold_side_ids, load_normalized, read_manifest
+from nucseg.datasets import (
+    fold_side_ids,
+    load_normalized,
+    read_manifest,
+    training_nucleus_diameter,
+)
 from nucseg.errors import NucsegInputError
 from nucseg.io.atomic import atomic_path
 from nucseg.io.images import read_channels, read_tiff
@@ -136,6 +141,7 @@ class TrainData:
     valid_labels: list[np.ndarray]
     train_weights: list[float] | None = None  # per-image sampling weights (manifest)
     valid_groups: list[tuple[str, str]] | None = None
+    nucleus_diameter: float | None = None  # the training side's typical nucleus, pixels
 
     def balanced_validation(self, scores: list[float]) -> float:
         """The validation score of per-image ``scores``: balanced over ``valid_groups``
@@ -549,6 +555,8 @@ def train_model(
     _log_start(net, state.model, device, threads, dtype)
     columns = log_columns(net.heads, net.presence_head, validation.name)
     recorded = {"normalize": asdict(normalize), "precision": precision_name(dtype)}
+    if data.nucleus_diameter:  # the size predict.shrink_from brings large nuclei to
+        recorded["nucleus_diameter"] = data.nucleus_diameter
     progress, started = _Progress(config.epochs, config.steps_per_epoch), time.perf_counter()
     while state.epoch < config.epochs:
         if config.early_stop and state.epoch - state.best_epoch >= config.early_stop:
@@ -639,7 +647,8 @@ def load_train_data(
     """Load a materialised fold (:func:`nucseg.folds.materialize_fold`): normalised images,
     the cached targets of ``heads`` plus the weight map, labels per side, each training
     image's sampling weight and each validation image's category and acquisition (its
-    score is balanced by them: a fold of whole acquisitions is often mostly one of them)."""
+    score is balanced by them: a fold of whole acquisitions is often mostly one of them), and
+    the typical nucleus size of its training side (checkpoints record it)."""
 
     fold_dir = Path(fold_dir)
     train_ids = fold_side_ids(fold_dir, "train")
@@ -659,5 +668,12 @@ def load_train_data(
     weights = [float(manifest.at[i, "sampling_weight"]) for i in train_ids]
     groups = [(manifest.at[i, "category"], manifest.at[i, "acquisition"]) for i in valid_ids]
     return TrainData(
-        train_images, train_targets, valid_images, valid_targets, valid_labels, weights, groups
+        train_images,
+        train_targets,
+        valid_images,
+        valid_targets,
+        valid_labels,
+        weights,
+        groups,
+        training_nucleus_diameter(manifest, train_ids),
     )

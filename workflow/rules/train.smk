@@ -45,9 +45,15 @@ rule train_model:
 
 rule install_pretrained:
     """A shipped model (config ``models.<name>.pretrained``) used as it is: its checkpoint
-    is copied where trained models' checkpoints go."""
+    is written where trained models' checkpoints go, with the nucleus size its folder
+    records."""
     input:
-        lambda wc: str(Path(PRETRAINED[wc.model]) / "model.pt"),
+        model=lambda wc: str(Path(PRETRAINED[wc.model]) / "model.pt"),
+        settings=lambda wc: [
+            path
+            for path in [Path(PRETRAINED[wc.model]) / "predict.json"]
+            if path.is_file()
+        ],
     output:
         "results/models/{model}/model.pt",
     log:
@@ -55,9 +61,9 @@ rule install_pretrained:
     wildcard_constraints:
         model="|".join(PRETRAINED) or "(?!)",
     conda:
-        "../../envs/data.yaml"
-    shell:
-        "cp {input} {output} 2> {log}"
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/install_pretrained.py"
 
 
 rule export_model:
