@@ -42,6 +42,7 @@ def tiny_config() -> dict:
         },
     }
     config["ensembles"] = {"final": {"models": ["unet16", "camunet4"], "weights": [1.0, 1.0]}}
+    config["submission"] = "final"  # the ensemble's submission, overlays and measurements
     config["predict"].update(tta_views=[0, 5], keep_maps=True)
     config["evaluation"] = {  # the generated test images as a 16-bit camera records them
         "generated_16bit": {
