@@ -174,3 +174,16 @@ def test_held_out_names_take_a_share_of_every_stratum_and_never_all(strata, frac
         if fraction > 0 and n >= 2:
             expected = max(1, min(expected, n - 1))
         assert taken == expected
+
+
+@pytest.mark.parametrize("folds, fold", [(1, 0), (3, 1)])
+def test_train_only_sources_keep_the_split_of_the_version_without_them(mixed_version, folds, fold):
+    """Images of a ``train_only`` source (e.g. generated tiles added to a real version) are
+    on the training side of every fold, and the other images fall where they fall in the
+    version without that source: its held-out side is kept."""
+    settings = dict(folds=folds, fold=fold, valid_fraction=0.3, seed=1)
+    sides = fold_sides(mixed_version, train_only=["tcga"], **settings)
+    added = mixed_version.source == "tcga"
+    assert added.any() and (sides[added] == "train").all()
+    without = fold_sides(mixed_version[~added], **settings)
+    assert sides[~added].equals(without) and (without == "valid").any()

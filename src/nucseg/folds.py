@@ -9,6 +9,7 @@ sides), or by ``acquisition`` (images of one microscope setting, see
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -90,22 +91,29 @@ def fold_sides(
     valid_fraction: float,
     seed: int,
     group: str = "origin",
+    train_only: Collection[str] = (),
 ) -> pd.Series:
     """``'train'`` or ``'valid'`` for every row, for fold ``fold`` of a ``folds``-fold split
     grouped by column ``group`` (:data:`GROUPS`).
 
     ``folds == 1`` is one hold-out split of ``valid_fraction`` (:func:`holdout_split`);
-    ``folds >= 2`` uses :func:`assign_folds` and validates on fold ``fold``.
+    ``folds >= 2`` uses :func:`assign_folds` and validates on fold ``fold``.  Rows of the
+    sources named in ``train_only`` (e.g. generated images) are on the training side of
+    every fold, and the other rows are split as they would be without them: a version
+    that adds such a source keeps the held-out side of the version without it.
     """
     if not 0 <= fold < folds:
         raise ValueError(f"fold {fold} does not exist in a {folds}-fold split")
     if group not in GROUPS:
         raise ValueError(f"cv.group must be one of {GROUPS}, not {group!r}")
+    rows = manifest[~manifest["source"].isin(train_only)] if train_only else manifest
     if folds == 1:
-        _train, valid = holdout_split(manifest, valid_fraction, seed, group)
+        _train, valid = holdout_split(rows, valid_fraction, seed, group)
         is_valid = manifest["id"].isin(valid)
     else:
-        is_valid = assign_folds(manifest, folds, seed, group) == fold
+        is_valid = (assign_folds(rows, folds, seed, group) == fold).reindex(
+            manifest.index, fill_value=False
+        )
     return pd.Series(np.where(is_valid, "valid", "train"), index=manifest.index)
 
 

@@ -26,6 +26,11 @@ def _check_references():
                 raise WorkflowError(
                     f"config: datasets.{version}.sources names unknown source '{source}'"
                 )
+        for source in spec["cv"]["train_only"]:
+            if source not in spec["sources"]:
+                raise WorkflowError(
+                    f"config: datasets.{version}.cv.train_only names '{source}', which is not among its sources"
+                )
     for model, spec in config["models"].items():
         if "pretrained" in spec and "dataset" not in spec:
             continue

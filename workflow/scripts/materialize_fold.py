@@ -18,6 +18,7 @@ def main(snakemake):
         valid_fraction=cv["valid_fraction"],
         seed=cv["seed"],
         group=cv["group"],
+        train_only=cv["train_only"],
     )
     counts = materialize_fold(
         Path(snakemake.input.manifest).parent, manifest, sides, snakemake.output[0]
