@@ -579,6 +579,15 @@ def distinct_blue(image: np.ndarray) -> bool:
     return bool(blue_high - blue_low >= BLUE_SPAN_SHARE * (high - low) > 0)
 
 
+def reads_two_ways(category: str, config: PredictConfig) -> bool:
+    """Whether :func:`settle_reading` may read an image of ``category`` a second way
+    (brightfield with ``config.check_polarity``, fluorescence with ``check_blue``): callers
+    skip reading other images from disk again."""
+    return (category == "brightfield" and config.check_polarity) or (
+        category == "fluorescence" and config.check_blue
+    )
+
+
 @torch.inference_mode()
 def settle_reading(
     model: SegmentationNet,
@@ -614,11 +623,13 @@ def settle_reading(
       green; ``bench_robustness.py``'s ``composite``): DSB 0.152 -> 0.591, the CTC frames
       0.557 -> 0.852; gray images are not touched (docs/experiments.md)."""
     pixels, category = normalized
-    if category == "brightfield" and config.check_polarity:
+    if not reads_two_ways(category, config):
+        return pixels, category
+    if category == "brightfield":
         if dark_end_share(image) >= LIGHT_BACKGROUND_SHARE:
             return pixels, category
         other, other_category = normalize_image(image, normalize, category="fluorescence")
-    elif category == "fluorescence" and config.check_blue and distinct_blue(image):
+    elif distinct_blue(image):
         other, other_category = normalize_image(image[..., 2], normalize, "fluorescence")
     else:
         return pixels, category

@@ -19,6 +19,7 @@ from nucseg.predict import (
     PredictConfig,
     load_for_prediction,
     predict_probability,
+    reads_two_ways,
     settle_reading,
 )
 
@@ -59,10 +60,7 @@ def settle_readings(
     settled = dict(categories)
     for image_id in images:
         category = categories[image_id]
-        if not (
-            (category == "brightfield" and config.check_polarity)
-            or (category == "fluorescence" and config.check_blue)
-        ):
+        if not reads_two_ways(category, config):
             continue
         images[image_id], settled[image_id] = settle_reading(
             model,
