@@ -42,6 +42,7 @@ from nucseg.io.atomic import atomic_directory, atomic_path
 from nucseg.models import ModelConfig, build_model, count_parameters
 from nucseg.postprocess import PostprocessConfig
 from nucseg.predict import SHRINK_ALIKE, describe_gate
+from nucseg.segmenter import folder_predict_settings
 
 #: prediction settings a shipped model carries (config ``predict:`` keys)
 PREDICT_KEYS = (
@@ -122,10 +123,8 @@ def install_pretrained(folder: Path | str, out: Path | str) -> None:
     checkpoints go, recording the nucleus size of the folder's ``predict.json`` if the
     checkpoint does not (folders exported before checkpoints recorded it): prediction
     jobs read it there for ``predict.shrink_from``."""
-    folder = Path(folder)
-    payload = read_checkpoint(folder / "model.pt")
-    settings_path = folder / "predict.json"
-    settings = json.loads(settings_path.read_text()) if settings_path.is_file() else {}
+    payload = read_checkpoint(Path(folder) / "model.pt")
+    settings = folder_predict_settings([folder])
     if "nucleus_diameter" not in payload and settings.get("nucleus_diameter"):
         payload["nucleus_diameter"] = float(settings["nucleus_diameter"])
     with atomic_path(out) as tmp:
