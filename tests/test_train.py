@@ -230,6 +230,27 @@ def test_training_records_its_precision_and_fine_tunes_from_init_weights(tmp_pat
     assert torch.allclose(start[conv], after[conv], atol=1e-6)  # started from those weights
 
 
+def test_a_fine_tune_can_be_written_blended_with_the_weights_it_started_from(tmp_path):
+    _, _, paths = _train(tmp_path / "a")
+    net = ModelConfig(base_width=4, depth=2)
+    config = TrainConfig(
+        epochs=1, steps_per_epoch=2, batch_size=2, crop=32, seed=7, device="cpu",
+        learning_rate=0.05, init_share=0.25,
+    )  # fmt: skip
+    tuned = TrainPaths.in_folder(tmp_path / "b")
+    train_model(_data(), net, config, tuned, init=paths.model)
+    init = torch.load(paths.model, weights_only=True)["state_dict"]
+    best = torch.load(tuned.checkpoints / "best.pt", weights_only=True)["state_dict"]
+    written = torch.load(tuned.model, weights_only=True)
+    conv = next(k for k in init if k.endswith("weight") and init[k].ndim == 4)
+    assert not torch.allclose(init[conv], best[conv])  # the fine-tune moved the weights
+    torch.testing.assert_close(written["state_dict"][conv], 0.25 * init[conv] + 0.75 * best[conv])
+    assert written["init_share"] == 0.25 and 0 <= written["valid_dsb"] <= 1  # re-validated
+    with pytest.raises(NucsegInputError, match="train.init_share blends with init weights"):
+        train_model(_data(), net, config, TrainPaths.in_folder(tmp_path / "c"))
+    assert not (tmp_path / "c").exists()
+
+
 def test_init_weights_of_another_network_are_refused_by_name(tmp_path):
     _, _, paths = _train(tmp_path / "a")
     config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=2, crop=32, seed=7, device="cpu")

@@ -72,7 +72,10 @@ class TrainConfig:
     optimiser and losses stay float32.  ``compile``: the training steps run the network
     through ``torch.compile`` (inductor: fused kernels, a one-off compilation of ~30-60 s;
     validation stays eager); measured x1.12 the images per second at width 36, x0.99 at
-    width 32 (docs/benchmarks.md).
+    width 32 (docs/benchmarks.md).  ``init_share`` (fine-tunes only, 0 = off): the model
+    written is the best epoch's weights blended with the ``init`` weights training started
+    from, ``init_share`` of the latter (:func:`blend_weights`), validated once more; the
+    checkpoints keep the fine-tuned weights.
     """
 
     epochs: int = 12
@@ -89,6 +92,7 @@ class TrainConfig:
     max_seconds: float = 0.0
     precision: str = "auto"  # auto | fp32 | bf16 (nucseg.precision)
     compile: bool = False
+    init_share: float = 0.0  # fine-tunes: the init weights' share in the written model
 
 
 @dataclass(frozen=True)
@@ -400,6 +404,7 @@ def run_fingerprint(step: _Step, net: ModelConfig, extra: list) -> str:
         device="",
         max_seconds=0,
         precision=precision_name(step.dtype),
+        init_share=0.0,  # applied to the written model only
     )
     data = step.data
     summary = [float(x.sum(dtype=np.float64)) for x in data.train_images + data.train_targets]
@@ -485,14 +490,36 @@ def _log_start(net: ModelConfig, model, device, threads: int, dtype) -> None:
     )
 
 
+def blend_weights(init: dict, tuned: dict, init_share: float) -> dict:
+    """``init_share`` x ``init`` + (1 - ``init_share``) x ``tuned``, tensor by tensor, in
+    ``tuned``'s dtypes; integer tensors (batch-norm counts) are ``tuned``'s.  Weight-space
+    ensembling of a fine-tune with the weights it started from (WiSE-FT, Wortsman et al.
+    2022): it keeps part of what the fine-tune gained and of what it forgot."""
+    if init.keys() != tuned.keys():
+        raise ValueError("blend_weights: the two state dicts hold different tensors")
+    return {
+        name: torch.lerp(value.float(), init[name].float(), init_share).to(value.dtype)
+        if value.is_floating_point()
+        else value
+        for name, value in tuned.items()
+    }
+
+
 def _write_outputs(
-    state: TrainingState, paths: TrainPaths, recorded: dict, columns: list[str]
+    state: TrainingState,
+    paths: TrainPaths,
+    recorded: dict,
+    columns: list[str],
+    blended: Callable[[Path], None] | None = None,
 ) -> pd.DataFrame:
-    """The last weights, the best ones (saved when reached) as the model, the epoch log
-    and its plot."""
+    """The last weights, the best ones (saved when reached) as the model, or what
+    ``blended`` writes from them, the epoch log and its plot."""
     save_checkpoint(state.model, paths.last, {**recorded, "epoch": state.epoch})
     with atomic_path(paths.model) as tmp:
-        shutil.copyfile(paths.checkpoints / "best.pt", tmp)
+        if blended is None:
+            shutil.copyfile(paths.checkpoints / "best.pt", tmp)
+        else:
+            blended(tmp)
     table = pd.DataFrame(state.rows, columns=columns)
     write_table(table, paths.log)
     plot_learning_curve(table, paths.curve)
@@ -537,6 +564,10 @@ def train_model(
     checkpoint (or model folder) of the same network whose weights training starts from
     (fine-tuning a shipped model)."""
     validation = validation or dsb_validation(postprocess)
+    if config.init_share and init is None:
+        raise NucsegInputError("train.init_share blends with init weights: give the model init")
+    if not 0 <= config.init_share < 1:
+        raise NucsegInputError(f"train.init_share: {config.init_share} is not in [0, 1)")
     seed_everything(config.seed)
     torch.set_num_threads(max(1, threads))
     device = select_device(config.device)
@@ -545,6 +576,7 @@ def train_model(
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     model = build_model(net)
     init_digest = [load_initial_weights(model, init)] if init is not None else []
+    init_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     state = TrainingState.start(channels_last(model.to(device)), config, dtype)
     score_column = f"valid_{validation.name}"
     step = _Step(
@@ -572,7 +604,24 @@ def train_model(
         if config.max_seconds and time.perf_counter() - started >= config.max_seconds:
             log.info("time budget of %.0f s reached", config.max_seconds)
             break
-    return _write_outputs(state, paths, recorded, columns)
+
+    def blended(path: Path) -> None:  # the best epoch blended with the init weights
+        best = read_checkpoint(paths.checkpoints / "best.pt")
+        state.model.load_state_dict(
+            blend_weights(init_weights, best["state_dict"], config.init_share)
+        )
+        score = round(_validate(state.model, data, device, dtype, loss, validation)[1], 5)
+        log.info(
+            "written: epoch %s blended with %.2f of the init weights, %s=%s",
+            best["epoch"],
+            config.init_share,
+            score_column,
+            score,
+        )
+        extra = {"epoch": best["epoch"], "init_share": config.init_share, score_column: score}
+        save_checkpoint(state.model, path, {**recorded, **extra})
+
+    return _write_outputs(state, paths, recorded, columns, blended if config.init_share else None)
 
 
 def _lr_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
