@@ -327,6 +327,9 @@ def test_model_card_names_the_weights_a_fine_tuned_model_started_from(tmp_path):
     assert "- Fine-tuned from `old/model.pt` (sha256 1)\n" in tuned
     assert "min relative\nsize 0.1" in tuned and "| fluorescence | 0.500 |" in tuned
     assert "Fine-tuned" not in card(provenance, {"tta_views": [0]})
+    blended = {**read_checkpoint(paths.model), "init_share": 0.7}
+    blended_card = model_card("m", blended, thresholds, table, manifest, split, provenance, {})
+    assert "blended with 0.7 of those it started from (`train.init_share`" in blended_card
     assert "scores are optimistic for unseen acquisitions" in tuned  # no acquisition column
     assert "never trained on" not in tuned  # no evaluation sets
 

@@ -302,6 +302,11 @@ def model_card(
     device = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
     size = f"{net.arch}, {parameters / 1e6:.2f} M parameters"
     init_line = f"- Fine-tuned from {provenance.init}\n" if provenance.init else ""
+    if payload.get("init_share"):  # train.init_share
+        init_line += (
+            f"- The weights: the fine-tune's blended with {payload['init_share']:g} of those "
+            "it started from (`train.init_share`, weight-space ensembling)\n"
+        )
     return f"""# {name}: nucleus instance segmentation ({size})
 
 Finds every nucleus in fluorescence, brightfield and H&E images and separates touching ones
