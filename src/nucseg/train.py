@@ -9,7 +9,8 @@ them, and the plain mean would pick the epoch that one acquisition likes).  Lear
 schedule (``schedule``): ``plateau`` drops it by ``lr_factor`` after ``lr_patience`` epochs
 without a lower validation loss; ``cosine`` anneals it at every step from ``learning_rate``
 to ``learning_rate * lr_factor`` over the whole run (half a cosine), the usual way to settle
-a noisy run or to fine-tune.  The weights with the best validation DSB score are kept.
+a noisy run or to fine-tune.  The weights with the best validation DSB score are kept
+(a fine-tune with ``init_share``: blended with those it started from).
 
 Resuming: at the end of every epoch the complete training state (weights, optimiser,
 scheduler, every random generator, the log so far) is written atomically to
@@ -576,7 +577,9 @@ def train_model(
     net = replace(net, in_channels=int(data.train_images[0].shape[0]))
     model = build_model(net)
     init_digest = [load_initial_weights(model, init)] if init is not None else []
-    init_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    init_weights = (
+        {k: v.detach().clone() for k, v in model.state_dict().items()} if config.init_share else {}
+    )
     state = TrainingState.start(channels_last(model.to(device)), config, dtype)
     score_column = f"valid_{validation.name}"
     step = _Step(
