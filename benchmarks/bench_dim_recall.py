@@ -11,7 +11,7 @@ predict`` runs the model (its folder's settings; the dim pass at ``predict.dim_g
 off), as it is (8-bit) and as a 16-bit camera records it (offset 33,000, shot and read
 noise: :func:`nucseg.synth.nuclei.camera_frame`).
 
-    .venv/bin/python benchmarks/bench_dim_recall.py --model resources/models/dsb36
+    .venv/bin/python benchmarks/bench_dim_recall.py --model resources/models/dsb36gen20
     .venv/bin/python benchmarks/bench_dim_recall.py --quick    # seconds: a tiny untrained model
 """
 
@@ -66,7 +66,7 @@ def recall(truth: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("resources/models/dsb36"))
+    parser.add_argument("--model", type=Path, default=Path("resources/models/dsb36gen20"))
     parser.add_argument("--realdata", type=Path, default=Path("resources/realdata"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny untrained model (CI)")

@@ -23,14 +23,14 @@ ensemble with and without TTA, with the config's and with the tuned thresholds.
 
     .venv/bin/python benchmarks/bench_predict.py speed
     .venv/bin/python benchmarks/bench_predict.py speed --quick    # seconds: tiny sizes (CI)
-    .venv/bin/python benchmarks/bench_predict.py postprocess --model resources/models/dsb36 \
+    .venv/bin/python benchmarks/bench_predict.py postprocess --model resources/models/dsb36gen20 \
         --images resources/dsb2018_slice/stage1_test
     .venv/bin/python benchmarks/bench_predict.py postprocess --quick    # generated maps (CI)
     .venv/bin/python benchmarks/bench_predict.py normalize \
         --images resources/dsb2018_slice/stage1_test
-    .venv/bin/python benchmarks/bench_predict.py tiles --model resources/models/dsb36 \
+    .venv/bin/python benchmarks/bench_predict.py tiles --model resources/models/dsb36gen20 \
         --images resources/realdata/coelho2009_gnf --count 6
-    .venv/bin/python benchmarks/bench_predict.py profile --model resources/models/dsb36 \
+    .venv/bin/python benchmarks/bench_predict.py profile --model resources/models/dsb36gen20 \
         --images resources/dsb2018_slice/stage1_test --count 16
     .venv/bin/python benchmarks/bench_predict.py demo
 """

@@ -20,11 +20,11 @@ measured in one run; ``--variants own`` runs each with its folder's ``predict.js
 as ``nucseg predict --model a --model b`` does, each model at its own chosen scale; the first
 folder's thresholds and settings; an image counts if no member trained on it).
 
-    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36gen20 \\
         --sets dsb coelho gbm40 coelho16 --variants own
-    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 --sets dsb \\
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36gen20 --sets dsb \\
         --variants scales-every-view scales scales@0,5 scales@0   # the cost of views and scales
-    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36 \\
+    .venv/bin/python benchmarks/bench_realdata.py --model resources/models/dsb36gen20 \\
         results/export/acq32all --ensemble --sets coelho gbm40 --variants scales@0,5
     .venv/bin/python benchmarks/bench_realdata.py --quick    # seconds: a tiny untrained model (CI)
 """

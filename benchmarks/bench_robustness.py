@@ -17,7 +17,7 @@ one such kind made from real annotated images (labels follow the geometry):
 Fluorescence-only transformations (vignette, low light, composite, inverted) skip the H&E
 set; ``dsb`` keeps its gray images of the model's held-out side.
 
-    .venv/bin/python benchmarks/bench_robustness.py --model resources/models/dsb36
+    .venv/bin/python benchmarks/bench_robustness.py --model resources/models/dsb36gen20
     .venv/bin/python benchmarks/bench_robustness.py --quick    # seconds: a tiny untrained model
 """
 

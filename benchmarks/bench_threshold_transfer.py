@@ -11,7 +11,7 @@ equally, acquisitions clustered as datasets cluster them), scored on every set: 
 sets only check it.  ``--tune`` searches only some fields of the grid; ``--retune FILE``
 writes the choice as a thresholds file.
 
-    .venv/bin/python benchmarks/bench_threshold_transfer.py --model resources/models/dsb36 \\
+    .venv/bin/python benchmarks/bench_threshold_transfer.py --model resources/models/dsb36gen20 \\
         --sets dsb monuseg ctc gbm40 coelho --choose-on dsb monuseg --maps results/maps \\
         --tune mask_threshold --retune results/dsb36-thresholds.json
     .venv/bin/python benchmarks/bench_threshold_transfer.py --quick   # seconds (CI)
@@ -89,7 +89,7 @@ def acquisitions_of(name: str, items) -> dict[str, str]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=Path("resources/models/dsb36"))
+    parser.add_argument("--model", type=Path, default=Path("resources/models/dsb36gen20"))
     parser.add_argument("--realdata", type=Path, default=Path("resources/realdata"))
     parser.add_argument("--config", type=Path, default=Path("config/dsb2018.yaml"))
     parser.add_argument("--sets", nargs="+", default=["dsb", "monuseg", "ctc", "gbm40"])

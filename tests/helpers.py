@@ -4,6 +4,10 @@ from pathlib import Path
 
 from nucseg.datasets import SourceSpec, assemble_dataset, convert_source
 
+REPO = Path(__file__).resolve().parents[1]
+#: the shipped nucleus model (config.yaml's `shipped`)
+SHIPPED_MODEL = REPO / "resources" / "models" / "dsb36gen20"
+
 
 def build_version(sources: list[SourceSpec], out_dir: Path, **selection):
     """Convert each source beside ``out_dir`` (as rule convert_source does), then assemble."""

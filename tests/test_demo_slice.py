@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SHIPPED_MODEL
 
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1, read_mask_labels, read_solution_csv
@@ -14,7 +15,6 @@ from nucseg.normalize import detect_category
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = REPO / "resources" / "dsb2018_slice"
-SHIPPED = REPO / "resources" / "models" / "dsb36"
 REALDATA = REPO.parent / "shared" / "realdata" / "dsb2018" / "stage1_train"
 
 
@@ -46,9 +46,9 @@ def test_the_solution_csv_decodes_to_the_test_images_masks():
             assert original.max() == solution[entry.image_id].max()
 
 
-@pytest.mark.skipif(not SHIPPED.is_dir(), reason=f"no shipped model in {SHIPPED}")
+@pytest.mark.skipif(not SHIPPED_MODEL.is_dir(), reason=f"no shipped model in {SHIPPED_MODEL}")
 def test_the_shipped_model_never_trained_on_the_demo_test_images():
-    split = pd.read_csv(SHIPPED / "split.tsv", sep="\t").set_index("id").side
+    split = pd.read_csv(SHIPPED_MODEL / "split.tsv", sep="\t").set_index("id").side
     test_ids = [e.image_id for e in list_stage1(SLICE / "stage1_test", require_masks=False)]
     # held out, or left out of its dataset version altogether: never trained on
     assert all(split.get(i, "left out") in ("valid", "left out") for i in test_ids)

@@ -1,7 +1,7 @@
 """nucseg: nucleus instance segmentation library behind the Snakemake workflow.
 
     from nucseg import Segmenter
-    labels = Segmenter.from_folder("resources/models/dsb36").segment(image)
+    labels = Segmenter.from_folder("resources/models/dsb36gen20").segment(image)
 
 Conventions used throughout:
 - images are numpy arrays indexed ``[row, column]`` (``H x W``, optional trailing channel);

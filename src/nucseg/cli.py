@@ -267,7 +267,7 @@ def _add_bioimageio(commands) -> None:
         help="write a model folder as a BioImage Model Zoo package (rdf.yaml, weights, "
         "TorchScript, test tensors)",
     )
-    bioimageio.add_argument("model_folder", type=Path, help="e.g. resources/models/dsb36")
+    bioimageio.add_argument("model_folder", type=Path, help="e.g. resources/models/dsb36gen20")
     bioimageio.add_argument("out_dir", type=Path, help="the package folder (replaced)")
     bioimageio.add_argument(
         "--test-image", type=Path, help="image for the test tensors and cover (default: generated)"

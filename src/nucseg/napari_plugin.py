@@ -18,7 +18,7 @@ import numpy as np
 from nucseg.errors import NucsegInputError
 
 #: the shipped model, when nucseg runs from its repository checkout
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "dsb36"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "dsb36gen20"
 
 
 @cache

@@ -1,7 +1,7 @@
 """The prediction engine: load a model (or an ensemble) once, segment numpy arrays.
 
     from nucseg import Segmenter
-    seg = Segmenter.from_folder("resources/models/dsb36")
+    seg = Segmenter.from_folder("resources/models/dsb36gen20")
     labels = seg.segment(image)          # H x W int32 instance labels, 0 = background
     labels = seg.segment(image, diameter=40)   # nuclei ~40 px across: one rescaled pass
     maps = seg.probabilities(image)      # K x H x W head probabilities (semantic, contour, marker)
