@@ -232,8 +232,7 @@ def test_a_flat_image_gives_no_nuclei_and_a_warning(folder, caplog):
 def test_a_single_bright_pixel_or_a_huge_range_does_not_break_normalisation(dtype):
     """One hot pixel on a camera offset: the percentiles are flat, nothing is divided by
     zero, and the shipped model finds nothing."""
-    shipped = SHIPPED_MODEL
-    seg = Segmenter.from_folder(shipped, views=[0], scales=[1.0], device="cpu")
+    seg = Segmenter.from_folder(SHIPPED_MODEL, views=[0], scales=[1.0], device="cpu")
     frame = np.full((48, 64), 33_000, dtype)
     frame[20, 30] = 65_535 if dtype == np.uint16 else 3e38
     assert seg.segment(frame).max() == 0
