@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
-from helpers import build_version
+from helpers import REPO, build_version
 
+from nucseg.evaluation import EvaluationSet
 from nucseg.normalize import (
     NormalizeConfig,
     channel_mean,
@@ -155,6 +156,30 @@ def _dimmed(image, factor=0.25, every=3):
     pixels = image.pixels[..., :3].max(axis=2) if image.pixels.ndim == 3 else image.pixels
     dim = np.isin(image.instance_labels, np.arange(1, image.instance_labels.max() + 1, every))
     return np.where(dim, pixels * factor, pixels).astype(np.uint8)
+
+
+def test_a_camera_frame_of_stained_tissue_keeps_its_nuclei_as_dark_as_in_colour():
+    """A monochrome camera behind a brightfield microscope records the light every channel
+    lets through: the demo's real H&E test images as 16-bit frames keep their nuclei's
+    contrast (their brightest channel, blue, passes the purple nuclei nearly as the white
+    background: half the contrast or less)."""
+    slice_ = REPO / "resources" / "dsb2018_slice"
+    test_set = EvaluationSet(
+        "slice", "kaggle_stage1", slice_ / "stage1_test", labels_csv=slice_ / "stage1_solution.csv"
+    )
+    stained = [(image, labels) for _, image, labels in test_set.images()]
+    stained = [(i, labels) for i, labels in stained if detect_category(i) == "histology"]
+    assert len(stained) == 4
+    rng = np.random.default_rng(0)
+    for image, labels in stained:
+        nuclei = labels > 0
+        colour, _ = normalize_image(image)
+        frame, category = normalize_image(camera_frame(image, rng))
+        assert category == "brightfield"  # gray, dark nuclei on a light background
+        contrast, colour_contrast = (
+            n[0][nuclei].mean() - n[0][~nuclei].mean() for n in (frame, colour)
+        )
+        assert contrast > 0.9 * colour_contrast
 
 
 @pytest.mark.parametrize(
