@@ -162,7 +162,7 @@ def test_a_camera_frame_of_stained_tissue_keeps_its_nuclei_as_dark_as_in_colour(
     """A monochrome camera behind a brightfield microscope records the light every channel
     lets through: the demo's real H&E test images as 16-bit frames keep their nuclei's
     contrast (their brightest channel, blue, passes the purple nuclei nearly as the white
-    background: half the contrast or less)."""
+    background: it kept 36-80 % of the contrast)."""
     slice_ = REPO / "resources" / "dsb2018_slice"
     test_set = EvaluationSet(
         "slice", "kaggle_stage1", slice_ / "stage1_test", labels_csv=slice_ / "stage1_solution.csv"
