@@ -1,19 +1,16 @@
 """The real DSB2018 slice the demo ships: it reads end to end, its solution decodes to its
 masks, and the shipped model never trained on its test images."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SHIPPED_MODEL
+from helpers import REPO, SHIPPED_MODEL
 
 from nucseg.io.images import read_image
 from nucseg.io.kaggle import list_stage1, read_mask_labels, read_solution_csv
 from nucseg.io.sources import list_source
 from nucseg.normalize import detect_category
 
-REPO = Path(__file__).resolve().parents[1]
 SLICE = REPO / "resources" / "dsb2018_slice"
 REALDATA = REPO.parent / "shared" / "realdata" / "dsb2018" / "stage1_train"
 

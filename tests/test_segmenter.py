@@ -1,11 +1,10 @@
 import json
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import SHIPPED_MODEL
+from helpers import REPO, SHIPPED_MODEL
 from scipy import ndimage as ndi
 
 from nucseg import NucsegInputError, Segmenter
@@ -13,8 +12,6 @@ from nucseg.checkpoints import save_checkpoint
 from nucseg.models import ModelConfig, build_model
 from nucseg.postprocess import PostprocessConfig
 from nucseg.synth.nuclei import SynthConfig, camera_frame, generate
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

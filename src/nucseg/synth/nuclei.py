@@ -385,8 +385,9 @@ def monochrome(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return image
     rgb = image[..., :3]
-    if np.median(rgb.mean(axis=2)) > 127.5:
-        return np.round(rgb.mean(axis=2)).astype(image.dtype)
+    mean = rgb.mean(axis=2)
+    if np.median(mean) > 127.5:
+        return np.round(mean).astype(image.dtype)
     return rgb.max(axis=2)
 
 
